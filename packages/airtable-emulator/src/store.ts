@@ -151,17 +151,16 @@ export class DataFileWriter {
 
   /** Resolves once a write that includes every change made before the call is on disk. */
   save(): Promise<void> {
-    if (!this.queued) {
-      let resolve!: () => void;
-      let reject!: (e: unknown) => void;
-      const promise = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      this.queued = { promise, resolve, reject };
-      if (!this.running) this.startNext();
-    }
-    return this.queued.promise;
+    if (this.queued) return this.queued.promise; // the next write will include this change
+    let resolve!: () => void;
+    let reject!: (e: unknown) => void;
+    const promise = new Promise<void>((res, rej) => {
+      resolve = res;
+      reject = rej;
+    });
+    this.queued = { promise, resolve, reject };
+    if (!this.running) this.startNext();
+    return promise;
   }
 
   /** Waits for every requested write. */
