@@ -1,0 +1,48 @@
+import { type AirtableTarget, ConfigName, EnvName, PipelineConfigurationError } from "@fundraise-sync/core";
+
+/**
+ * The one place where handler configuration is read, identical in Lambda, under `sst dev` and in the local runtime.
+ *
+ * SST binds a `Config.Secret` as `SST_Secret_value_<NAME>` and a `Config.Parameter` as `SST_Parameter_value_<NAME>`.
+ * Deployed, those hold a marker and the values live in SSM: `sst/node/config` fetches them (once, at import). The
+ * local runtime sets the values themselves in the same variables. Plain values are read on every call so one process
+ * can run several configurations (the local runtime's tests do).
+ */
+const FETCHED_BY_SST = /^__FETCH_FROM_(SSM__|SECRET__:)/;
+
+async function bound(kind: "Secret" | "Parameter", name: string): Promise<string> {
+  const raw = process.env[`SST_${kind}_value_${name}`];
+  if (raw === undefined || raw === "") {
+    throw new PipelineConfigurationError(`${kind} ${name} is not set: bind it to this function (or set it locally)`);
+  }
+  if (!FETCHED_BY_SST.test(raw)) return raw;
+  const { Config } = await import("sst/node/config");
+  return (Config as unknown as Record<string, string>)[name]!;
+}
+
+function milliseconds(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new PipelineConfigurationError(`${name} must be a number of milliseconds, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Reads where and how to write donations. */
+export async function readAirtableTarget(): Promise<AirtableTarget> {
+  const [token, baseId, tableName] = await Promise.all([
+    bound("Secret", ConfigName.AirtableToken),
+    bound("Parameter", ConfigName.AirtableBaseId),
+    bound("Parameter", ConfigName.AirtableTableName),
+  ]);
+  return {
+    token,
+    baseId,
+    tableName,
+    endpointUrl: process.env[EnvName.AirtableEndpointUrl] || undefined,
+    requestTimeoutMs: milliseconds(EnvName.AirtableRequestTimeoutMs, 10_000),
+    minWriteIntervalMs: milliseconds(EnvName.AirtableMinWriteIntervalMs, 0),
+  };
+}

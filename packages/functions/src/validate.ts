@@ -1,0 +1,9 @@
+import { findEarlierCopy, parseDonationEvent } from "@fundraise-sync/core";
+import type { ValidateInput, ValidateOutput } from "./contracts";
+
+/** Validate: parses one message against the DonationCreated contract. Throws InvalidDonationEventError if it is not. */
+export async function handler(input: ValidateInput): Promise<ValidateOutput> {
+  const event = parseDonationEvent(input.message.Body);
+  const isCopy = findEarlierCopy(event, input.index, input.batchBodies) !== undefined;
+  return { event, isCopy };
+}

@@ -1,0 +1,154 @@
+import { ArnFormat, Duration } from "aws-cdk-lib";
+import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
+import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as events from "aws-cdk-lib/aws-events";
+import * as eventTargets from "aws-cdk-lib/aws-events-targets";
+import * as iam from "aws-cdk-lib/aws-iam";
+import * as logs from "aws-cdk-lib/aws-logs";
+import * as sns from "aws-cdk-lib/aws-sns";
+import * as sqs from "aws-cdk-lib/aws-sqs";
+import * as sfn from "aws-cdk-lib/aws-stepfunctions";
+import { Config, Function, type StackContext } from "sst/constructs";
+import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
+import { MAX_EVENT_BYTES } from "@fundraise-sync/core/limits";
+import { buildDrainDefinition } from "./drain-definition";
+import {
+  AIRTABLE_REQUEST_TIMEOUT_MS,
+  FUNCTION_TIMEOUT_SECONDS,
+  MAX_RECEIVE_COUNT,
+  WRITE_INTERVAL_MS,
+  settingsFor,
+} from "./settings";
+
+/**
+ * The product: a scheduled Standard state machine that drains the donations queue into Airtable.
+ *
+ *   EventBridge schedule → DrainDonations (Step Functions)
+ *     → ReceiveBatch (SQS SDK integration) → ProcessBatch (Map: Validate → WriteToAirtable → DeleteMessage)
+ *     → failures: DeadLetter… (SQS SDK integration) → DeleteDeadLetteredMessage
+ */
+export function Workflow({ stack, app }: StackContext) {
+  const settings = settingsFor(app.stage);
+
+  // --- Queues -------------------------------------------------------------------------------------------------
+  const deadLetterQueue = new sqs.Queue(stack, "DeadLetterQueue", {
+    queueName: `${app.stage}-${DEAD_LETTER_QUEUE_NAME}`,
+    retentionPeriod: Duration.days(14),
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+  });
+  const queue = new sqs.Queue(stack, "DonationsQueue", {
+    queueName: `${app.stage}-${SOURCE_QUEUE_NAME}`,
+    retentionPeriod: Duration.days(14),
+    maxMessageSizeBytes: MAX_EVENT_BYTES,
+    encryption: sqs.QueueEncryption.SQS_MANAGED,
+    enforceSSL: true,
+    // A backstop only: the state machine dead-letters failures itself, with a reason. This catches what it cannot.
+    deadLetterQueue: { queue: deadLetterQueue, maxReceiveCount: MAX_RECEIVE_COUNT },
+  });
+
+  // --- Configuration --------------------------------------------------------------------------------------------
+  const airtableToken = new Config.Secret(stack, ConfigName.AirtableToken);
+  const airtableBaseId = new Config.Parameter(stack, ConfigName.AirtableBaseId, { value: settings.airtableBaseId });
+  const airtableTableName = new Config.Parameter(stack, ConfigName.AirtableTableName, {
+    value: settings.airtableTableName,
+  });
+
+  // --- Functions: each with only what it needs ---------------------------------------------------------------------
+  const validate = new Function(stack, "Validate", {
+    handler: "packages/functions/src/validate.handler",
+    timeout: FUNCTION_TIMEOUT_SECONDS.validate,
+  });
+  const writeToAirtable = new Function(stack, "WriteToAirtable", {
+    handler: "packages/functions/src/write-to-airtable.handler",
+    timeout: FUNCTION_TIMEOUT_SECONDS.writeToAirtable,
+    bind: [airtableToken, airtableBaseId, airtableTableName],
+    environment: {
+      [EnvName.AirtableRequestTimeoutMs]: String(AIRTABLE_REQUEST_TIMEOUT_MS),
+      [EnvName.AirtableMinWriteIntervalMs]: String(WRITE_INTERVAL_MS),
+    },
+  });
+  const deleteMessage = new Function(stack, "DeleteMessage", {
+    handler: "packages/functions/src/delete-message.handler",
+    timeout: FUNCTION_TIMEOUT_SECONDS.deleteMessage,
+    permissions: [new iam.PolicyStatement({ actions: ["sqs:DeleteMessage"], resources: [queue.queueArn] })],
+  });
+
+  // --- The state machine ----------------------------------------------------------------------------------------
+  const stateMachineName = `${app.stage}-${app.name}-DrainDonations`;
+  // Built from the name, not the construct, so the overlap guard's permission does not depend on the machine itself.
+  const stateMachineArn = stack.formatArn({
+    service: "states",
+    resource: "stateMachine",
+    resourceName: stateMachineName,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+  const drain = buildDrainDefinition(stack, {
+    queue,
+    deadLetterQueue,
+    stateMachineArn,
+    functions: { validate, writeToAirtable, deleteMessage },
+  });
+  // Nothing received may become visible again while it is still being written or dead-lettered.
+  (queue.node.defaultChild as sqs.CfnQueue).visibilityTimeout = drain.visibilityTimeoutSeconds;
+
+  const logGroup = new logs.LogGroup(stack, "DrainDonationsLogs", {
+    logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+    retention: logs.RetentionDays.ONE_MONTH,
+  });
+  const stateMachine = new sfn.StateMachine(stack, "DrainDonations", {
+    stateMachineName,
+    stateMachineType: sfn.StateMachineType.STANDARD,
+    comment: "Drains the donations queue into Airtable: validate, upsert, delete; failures to the DLQ with a reason.",
+    definitionBody: sfn.DefinitionBody.fromChainable(drain.chain),
+    // A stuck execution would block every later one (the overlap guard): end it; its messages simply reappear.
+    timeout: Duration.hours(1),
+    logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: settings.logExecutionData },
+  });
+
+  new events.Rule(stack, "DrainSchedule", {
+    description: "Starts a drain of the donations queue",
+    schedule: events.Schedule.expression(settings.schedule),
+    targets: [new eventTargets.SfnStateMachine(stateMachine, { input: events.RuleTargetInput.fromObject({}) })],
+  });
+
+  // --- Alarms ---------------------------------------------------------------------------------------------------
+  const alarms = [
+    new cloudwatch.Alarm(stack, "DeadLetteredDonationsAlarm", {
+      alarmDescription: "Donations are waiting in the dead-letter queue: read their ErrorCause, fix, then redrive.",
+      metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: "Maximum" }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+    new cloudwatch.Alarm(stack, "FailedDrainsAlarm", {
+      alarmDescription: "A drain execution failed or timed out (e.g. AirtableConfigurationError): donations are not flowing.",
+      metric: new cloudwatch.MathExpression({
+        expression: "failed + timedOut + aborted",
+        usingMetrics: {
+          failed: stateMachine.metricFailed({ period: Duration.minutes(5), statistic: "Sum" }),
+          timedOut: stateMachine.metricTimedOut({ period: Duration.minutes(5), statistic: "Sum" }),
+          aborted: stateMachine.metricAborted({ period: Duration.minutes(5), statistic: "Sum" }),
+        },
+        period: Duration.minutes(5),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+  ];
+  if (settings.alarmTopicArn) {
+    const topic = sns.Topic.fromTopicArn(stack, "AlarmTopic", settings.alarmTopicArn);
+    for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
+  }
+
+  stack.addOutputs({
+    QueueUrl: queue.queueUrl,
+    DeadLetterQueueUrl: deadLetterQueue.queueUrl,
+    StateMachineArn: stateMachine.stateMachineArn,
+  });
+
+  return { queue, deadLetterQueue, stateMachine };
+}

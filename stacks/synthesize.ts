@@ -1,0 +1,151 @@
+import { createHash } from "node:crypto";
+import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { CfnElement, Stack } from "aws-cdk-lib";
+import type { AslGraph } from "./timing";
+
+/** Placeholder account and region of an offline synthesis: no AWS account is needed (or reachable). */
+export const SYNTH_ACCOUNT = "123456789012";
+export const SYNTH_REGION = "us-east-1";
+
+/**
+ * The state machine exactly as `sst deploy` would create it, with every CloudFormation reference resolved to a
+ * placeholder that names the construct behind it, e.g. `arn:aws:lambda:us-east-1:123456789012:function:Validate`
+ * or `https://sqs.us-east-1.amazonaws.com/123456789012/DonationsQueue`.
+ */
+export interface SynthesizedWorkflow {
+  /** The CloudFormation template of the Workflow stack. */
+  template: Record<string, any>;
+  /** The state machine's ASL, parsed from its resolved `DefinitionString`. */
+  definition: AslGraph & { Comment?: string; TimeoutSeconds?: number };
+  /** CloudFormation logical id → the construct id it was resolved to (`Validate`, `DonationsQueue`, …). */
+  constructIds: Record<string, string>;
+}
+
+/**
+ * Synthesizes the real `sst.config.ts` offline (SST v2 + CDK, the functions bundled by esbuild) and resolves the
+ * state machine's definition. Takes a few seconds; see {@link synthesizeWorkflowCached}.
+ */
+export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWorkflow> {
+  process.env.SST_TELEMETRY_DISABLED = "1";
+  // Without an explicit stage SST prompts for a personal one, and hangs in CI.
+  const { initProject } = await import("sst/project.js");
+  await initProject({ stage });
+  const { App, getStack } = await import("sst/constructs");
+  const { Template } = await import("aws-cdk-lib/assertions");
+  const { default: config } = await import("../sst.config");
+  const { Workflow } = await import("./Workflow");
+
+  const name = (config.config as (input: never) => { name: string })({} as never).name;
+  const app = new App({ mode: "deploy", stage, name, region: SYNTH_REGION, account: SYNTH_ACCOUNT });
+  await config.stacks(app);
+  // SST skips its bootstrap look-up (an AWS call) only when it believes it runs under a test.
+  const nodeEnv = process.env.NODE_ENV;
+  process.env.NODE_ENV = "test";
+  try {
+    await app.finish();
+  } finally {
+    if (nodeEnv === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = nodeEnv;
+  }
+  const stack = getStack(Workflow) as unknown as Stack;
+  const template = Template.fromStack(stack).toJSON();
+
+  const constructIds: Record<string, string> = {};
+  for (const child of stack.node.findAll()) {
+    const element = child as Partial<CfnElement>;
+    if (element.logicalId === undefined || !("cfnResourceType" in child)) continue;
+    const logicalId = stack.resolve(element.logicalId) as string;
+    // Name a resource after its construct (`Validate`), not its CloudFormation child (`Resource`).
+    const owner = child.node.id === "Resource" ? child.node.scope!.node.id : child.node.id;
+    constructIds[logicalId] = owner;
+  }
+
+  const [stateMachine] = Object.values(template.Resources as Record<string, any>).filter(
+    (resource) => resource.Type === "AWS::StepFunctions::StateMachine",
+  );
+  if (!stateMachine) throw new Error("The Workflow stack has no state machine");
+  const definitionString = resolveReferences(stateMachine.Properties.DefinitionString, template, constructIds);
+  return { template, definition: JSON.parse(definitionString as string), constructIds };
+}
+
+/** Resolves `Fn::Join`, `Ref`, `Fn::GetAtt` and pseudo parameters to readable placeholders. */
+export function resolveReferences(value: unknown, template: Record<string, any>, constructIds: Record<string, string>): unknown {
+  const resolve = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(resolve);
+    if (node === null || typeof node !== "object") return node;
+    const entries = Object.entries(node);
+    if (entries.length === 1) {
+      const [[key, arg]] = entries as [[string, any]];
+      if (key === "Fn::Join") return (resolve(arg[1]) as unknown[]).join(arg[0]);
+      if (key === "Ref") return ref(arg);
+      if (key === "Fn::GetAtt") return getAtt(arg[0], arg[1]);
+    }
+    return Object.fromEntries(entries.map(([key, child]) => [key, resolve(child)]));
+  };
+  const pseudo: Record<string, string> = {
+    "AWS::Partition": "aws",
+    "AWS::Region": SYNTH_REGION,
+    "AWS::AccountId": SYNTH_ACCOUNT,
+    "AWS::URLSuffix": "amazonaws.com",
+  };
+  const typeOf = (logicalId: string): string => template.Resources?.[logicalId]?.Type ?? "";
+  const nameOf = (logicalId: string) => constructIds[logicalId] ?? logicalId;
+  const ref = (logicalId: string): string => {
+    if (pseudo[logicalId]) return pseudo[logicalId];
+    const name = nameOf(logicalId);
+    if (typeOf(logicalId) === "AWS::SQS::Queue") return `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${name}`;
+    return name;
+  };
+  const getAtt = (logicalId: string, attribute: string): string => {
+    const name = nameOf(logicalId);
+    switch (typeOf(logicalId)) {
+      case "AWS::Lambda::Function":
+        return `arn:aws:lambda:${SYNTH_REGION}:${SYNTH_ACCOUNT}:function:${name}`;
+      case "AWS::SQS::Queue":
+        return attribute === "QueueUrl"
+          ? `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${name}`
+          : `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${name}`;
+      default:
+        return `${name}.${attribute}`;
+    }
+  };
+  return resolve(value);
+}
+
+/** The inputs whose change can change the synthesized workflow. */
+const SOURCES = ["sst.config.ts", "stacks", "packages/core/src", "packages/functions/src", "package-lock.json"];
+
+async function sourceHash(root: string): Promise<string> {
+  const hash = createHash("sha256");
+  const walk = async (relative: string): Promise<void> => {
+    const full = path.join(root, relative);
+    const entries = await readdir(full, { withFileTypes: true }).catch(() => undefined);
+    if (!entries) {
+      hash.update(relative).update(await readFile(full).catch(() => Buffer.alloc(0)));
+      return;
+    }
+    for (const entry of entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      if (entry.name.endsWith(".test.ts")) continue;
+      await walk(path.join(relative, entry.name));
+    }
+  };
+  for (const source of SOURCES) await walk(source);
+  return hash.digest("hex").slice(0, 16);
+}
+
+/**
+ * {@link synthesizeWorkflow}, cached in `.sst/local/` under a hash of the sources, so that a second `npm start`
+ * does not bundle and synthesize again.
+ */
+export async function synthesizeWorkflowCached(root = process.cwd()): Promise<SynthesizedWorkflow & { cached: boolean }> {
+  const file = path.join(root, ".sst", "local", `workflow-${await sourceHash(root)}.json`);
+  try {
+    return { ...(JSON.parse(await readFile(file, "utf8")) as SynthesizedWorkflow), cached: true };
+  } catch {
+    const synthesized = await synthesizeWorkflow("local");
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeFile(file, JSON.stringify(synthesized));
+    return { ...synthesized, cached: false };
+  }
+}
