@@ -135,6 +135,7 @@ export function createRecords(store: TableStore, body: unknown, ctx: ApiContext,
     const record: EmulatorRecord = { id: ctx.newRecordId(store), createdTime, fields: {} };
     writeFields(record, v.values, true);
     store.records.set(record.id, record);
+    reindex(store, record);
     return presentRecord(table, record, { byFieldId });
   });
   effects.created += created.length;
@@ -158,13 +159,56 @@ export function updateOneRecord(
   if (body.fields === undefined) throw ApiErrors.missingField("fields");
   const validated = validateFields(store.schema, body.fields, typecast, true);
   applyChoices([validated]);
+  unindex(store, record);
   writeFields(record, validated.values, replace);
+  reindex(store, record);
   effects.updated++;
   return presentRecord(store.schema, record, { byFieldId });
 }
 
 function mergeKey(values: (CellValue | undefined)[]): string {
-  return JSON.stringify(values);
+  let key = "";
+  for (const v of values) key += `${v === undefined ? "u" : typeof v === "string" ? "s" : typeof v === "number" ? "n" : "b"}${v ?? ""}\u0000`;
+  return key;
+}
+
+
+function recordMergeKey(record: EmulatorRecord, fieldNames: string[]): string {
+  return mergeKey(fieldNames.map((name) => record.fields[name]));
+}
+
+/** The table's index for these merge fields (built once, then maintained by `unindex`/`reindex`). */
+function mergeIndex(store: TableStore, fieldNames: string[]): Map<string, Set<EmulatorRecord>> {
+  const signature = fieldNames.join("\u0000");
+  store.mergeIndexes ??= new Map();
+  let index = store.mergeIndexes.get(signature);
+  if (!index) {
+    index = { fieldNames, byKey: new Map() };
+    store.mergeIndexes.set(signature, index);
+    for (const record of store.records.values()) addToIndex(index.byKey, recordMergeKey(record, fieldNames), record);
+  }
+  return index.byKey;
+}
+
+function addToIndex(byKey: Map<string, Set<EmulatorRecord>>, key: string, record: EmulatorRecord): void {
+  const set = byKey.get(key);
+  if (set) set.add(record);
+  else byKey.set(key, new Set([record]));
+}
+
+/** Call before a record's fields change or it is deleted. */
+function unindex(store: TableStore, record: EmulatorRecord): void {
+  for (const { fieldNames, byKey } of store.mergeIndexes?.values() ?? []) {
+    const key = recordMergeKey(record, fieldNames);
+    const set = byKey.get(key);
+    set?.delete(record);
+    if (set?.size === 0) byKey.delete(key);
+  }
+}
+
+/** Call after a record is created or its fields changed. */
+function reindex(store: TableStore, record: EmulatorRecord): void {
+  for (const { fieldNames, byKey } of store.mergeIndexes?.values() ?? []) addToIndex(byKey, recordMergeKey(record, fieldNames), record);
 }
 
 /**
@@ -241,9 +285,7 @@ export function updateRecords(
         );
       }
       seenKeys.add(key);
-      const matches = [...store.records.values()].filter((record) =>
-        mergeFields!.every((field, i) => record.fields[field.name] === values[i]),
-      );
+      const matches = [...(mergeIndex(store, mergeFields.map((f) => f.name)).get(key) ?? [])];
       if (matches.length > 1) throw ApiErrors.upsertMultipleMatches(index, mergeFields.map((f) => f.name));
       target = matches[0];
     }
@@ -264,6 +306,7 @@ export function updateRecords(
   const records = planned.map(({ validated, target }) => {
     let record = target;
     if (record) {
+      unindex(store, record);
       writeFields(record, validated.values, replace);
       updatedRecords.push(record.id);
     } else {
@@ -272,6 +315,7 @@ export function updateRecords(
       store.records.set(record.id, record);
       createdRecords.push(record.id);
     }
+    reindex(store, record);
     return presentRecord(table, record, { byFieldId });
   });
   effects.created += createdRecords.length;
@@ -283,7 +327,9 @@ export function updateRecords(
 export function deleteRecords(store: TableStore, ids: string[], single: boolean, effects: WriteEffects): Json {
   if (single) {
     const id = ids[0] as string;
-    if (!store.records.has(id)) throw ApiErrors.recordNotFound();
+    const record = store.records.get(id);
+    if (!record) throw ApiErrors.recordNotFound();
+    unindex(store, record);
     store.records.delete(id);
     effects.deleted++;
     return { id, deleted: true };
@@ -291,7 +337,10 @@ export function deleteRecords(store: TableStore, ids: string[], single: boolean,
   if (ids.length === 0 || ids.length > MAX_RECORDS_PER_WRITE) throw ApiErrors.tooManyDeletes();
   for (const id of ids) if (!store.records.has(id)) throw ApiErrors.rowDoesNotExist(id);
   const unique = [...new Set(ids)];
-  for (const id of unique) store.records.delete(id);
+  for (const id of unique) {
+    unindex(store, store.records.get(id) as EmulatorRecord);
+    store.records.delete(id);
+  }
   effects.deleted += unique.length;
   return { records: ids.map((id) => ({ id, deleted: true })) };
 }

@@ -15,6 +15,8 @@ export interface TableStore {
   schema: TableSchema;
   /** Insertion order is creation order, which is the order lists return. */
   records: Map<string, EmulatorRecord>;
+  /** Upsert lookup indexes, built on first use per set of merge fields and kept up to date by every write. */
+  mergeIndexes?: Map<string, { fieldNames: string[]; byKey: Map<string, Set<EmulatorRecord>> }>;
 }
 
 export interface BaseStore {

@@ -1,0 +1,124 @@
+#!/usr/bin/env -S npx tsx
+/**
+ * `npm run emulator -- [options]`: starts the Airtable emulator in the foreground. Bad input ends with one line on
+ * stderr and exit code 2; Ctrl-C closes it cleanly (and flushes the data file).
+ */
+import { readFile } from "node:fs/promises";
+import { parseArgs } from "node:util";
+import { EmulatorConfigError, compileConfig, type EmulatorConfig } from "./config";
+import { defaults, startAirtableEmulator, type Logger } from "./server";
+import { EmulatorDataFileError } from "./store";
+
+const USAGE = `Usage: airtable-emulator [options]
+
+  --port N          port to listen on (default ${defaults.port}; 0 = any free port)
+  --host HOST       address to bind (default ${defaults.host})
+  --data FILE       persist records to FILE (JSON, written atomically); in memory without it
+  --config FILE     JSON config of bases/tables/fields (default: the Donations table)
+  --token TOKEN     the bearer token to accept (default ${defaults.token})
+  --no-rate-limit   turn off Airtable's 5 requests/second/base limit
+  --quiet           do not log each request
+  --help            show this help
+`;
+
+class UsageError extends Error {}
+
+function parsePort(text: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 65_535) throw new UsageError(`--port must be an integer from 0 to 65535, not "${text}"`);
+  return Number(text);
+}
+
+async function loadConfig(path: string): Promise<EmulatorConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new UsageError(`cannot read --config ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--config ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+  compileConfig(config); // throws EmulatorConfigError naming the problem
+  return config as EmulatorConfig;
+}
+
+async function main(argv: string[]): Promise<void> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        data: { type: "string" },
+        config: { type: "string" },
+        token: { type: "string" },
+        "no-rate-limit": { type: "boolean" },
+        quiet: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0] ?? "bad arguments");
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (values.token !== undefined && values.token.trim() === "") throw new UsageError("--token must not be empty");
+  const config = values.config === undefined ? defaults.config : await loadConfig(values.config);
+  const logger: Logger = {
+    info: values.quiet ? () => undefined : (m) => console.log(m),
+    warn: (m) => console.warn(`warning: ${m}`),
+    error: (m) => console.error(`error: ${m}`),
+  };
+  const emulator = await startAirtableEmulator({
+    port: values.port === undefined ? defaults.port : parsePort(values.port),
+    host: values.host ?? defaults.host,
+    token: values.token ?? defaults.token,
+    config,
+    dataFile: values.data,
+    rateLimit: values["no-rate-limit"] ? false : defaults.rateLimit,
+    logger,
+  });
+  const tables = config.bases.flatMap((b) => b.tables.map((t) => `${b.id}/${t.name}`)).join(", ");
+  console.log(`Airtable emulator listening on ${emulator.url}`);
+  console.log(`  bases/tables: ${tables}`);
+  console.log(`  token:        ${values.token ?? defaults.token}`);
+  console.log(`  rate limit:   ${values["no-rate-limit"] ? "off" : `${defaults.rateLimit.requestsPerSecond}/s per base, ${defaults.rateLimit.penaltyMs / 1000} s penalty`}`);
+  console.log(`  data:         ${values.data ?? "in memory"}`);
+  console.log(`  admin:        ${emulator.url}/__emulator/{stats,faults,reset}`);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) process.exit(130); // second Ctrl-C: give up waiting
+    stopping = true;
+    console.log(`\n${signal}: closing`);
+    emulator.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error(`error while closing: ${(error as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  const known = error instanceof UsageError || error instanceof EmulatorConfigError || error instanceof EmulatorDataFileError;
+  const code = (error as NodeJS.ErrnoException).code;
+  const message =
+    known ? (error as Error).message
+    : code === "EADDRINUSE" ? `the port is already in use (${(error as Error).message})`
+    : code === "EADDRNOTAVAIL" || code === "ENOTFOUND" ? `cannot bind that host (${(error as Error).message})`
+    : `unexpected error: ${(error as Error).message}`;
+  process.stderr.write(`airtable-emulator: ${message}\n`);
+  process.exit(known || code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "ENOTFOUND" ? 2 : 1);
+});
