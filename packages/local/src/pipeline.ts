@@ -1,0 +1,167 @@
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import {
+  type AirtableEmulator,
+  type AirtableEmulatorOptions,
+  DEFAULT_BASE_ID,
+  DEFAULT_TABLE_NAME,
+  DEFAULT_TOKEN,
+  startAirtableEmulator,
+} from "@fundraise-sync/airtable-emulator";
+import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core";
+import type { SynthesizedWorkflow } from "../../../stacks/synthesize";
+import { type LocalSqsServer, startLocalSqs } from "./sqs-server";
+import { LocalWorkflow, type LocalWorkflowOptions } from "./workflow";
+
+/** Everything `npm start` runs, with its defaults in one place. */
+export interface LocalPipelineOptions {
+  workflow: Pick<SynthesizedWorkflow, "definition" | "template" | "constructIds">;
+  /** Local SQS server port; ignored when `sqsEndpoint` points elsewhere. 0 picks a free port. */
+  sqsPort: number;
+  /** An SQS server that is already running (`AWS_ENDPOINT_URL_SQS`): no local one is started. */
+  sqsEndpoint?: string;
+  /** Folder for the local SQS server's SQLite data; in memory when undefined. */
+  sqsDataDir?: string;
+  sourceQueueName: string;
+  deadLetterQueueName: string;
+  /** Airtable emulator options; ignored when `airtable` is given. */
+  emulator: AirtableEmulatorOptions;
+  /** Write to this Airtable (the real one, say) instead of starting the emulator. */
+  airtable?: { endpointUrl?: string; token: string; baseId: string };
+  tableName: string;
+  /** Pacing of Airtable writes; the stack's value by default (Airtable's 5 requests/s). */
+  minWriteIntervalMs?: number;
+  retryIntervalOverrides?: LocalWorkflowOptions["retryIntervalOverrides"];
+  handlers?: LocalWorkflowOptions["handlers"];
+}
+
+export const LOCAL_PIPELINE_DEFAULTS = {
+  sqsPort: 9324,
+  sourceQueueName: SOURCE_QUEUE_NAME,
+  deadLetterQueueName: DEAD_LETTER_QUEUE_NAME,
+  emulator: { port: 9325 },
+  tableName: DEFAULT_TABLE_NAME,
+} satisfies Partial<LocalPipelineOptions>;
+
+export interface LocalPipeline {
+  sqs: SQSClient;
+  sqsEndpoint: string;
+  queueUrls: { source: string; deadLetter: string };
+  /** Undefined when writing to a real Airtable. */
+  emulator?: AirtableEmulator;
+  airtable: { endpointUrl: string; token: string; baseId: string; tableName: string };
+  workflow: LocalWorkflow;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the local pipeline: an SQS server with the stack's two queues (same attributes), the Airtable emulator,
+ * and the synthesized state machine wired to the real handlers. Handlers read their configuration from the same
+ * environment variables SST sets in Lambda, which this sets to point at the local servers.
+ */
+export async function startLocalPipeline(options: Partial<LocalPipelineOptions> & Pick<LocalPipelineOptions, "workflow">): Promise<LocalPipeline> {
+  const settings = { ...LOCAL_PIPELINE_DEFAULTS, ...options };
+  const closers: (() => Promise<void>)[] = [];
+  try {
+    let sqsServer: LocalSqsServer | undefined;
+    const sqsEndpoint =
+      settings.sqsEndpoint ??
+      (sqsServer = await startLocalSqs({ port: settings.sqsPort, dataDir: settings.sqsDataDir })).endpoint;
+    if (sqsServer) closers.push(() => sqsServer.close());
+
+    // The SDK needs a region and credentials even for a local server; real ones are never used here.
+    process.env.AWS_REGION ??= "us-east-1";
+    process.env.AWS_ACCESS_KEY_ID ??= "local";
+    process.env.AWS_SECRET_ACCESS_KEY ??= "local";
+    process.env.AWS_ENDPOINT_URL_SQS = sqsEndpoint;
+    const sqs = new SQSClient({ endpoint: sqsEndpoint });
+    closers.push(async () => sqs.destroy());
+    const queueUrls = await createQueues(sqs, settings);
+
+    let emulator: AirtableEmulator | undefined;
+    let airtable: LocalPipeline["airtable"];
+    if (settings.airtable) {
+      airtable = { endpointUrl: "https://api.airtable.com", ...settings.airtable, tableName: settings.tableName };
+    } else {
+      emulator = await startAirtableEmulator(settings.emulator);
+      closers.push(() => emulator!.close());
+      airtable = {
+        endpointUrl: emulator.url,
+        token: (settings.emulator as AirtableEmulatorOptions).token ?? DEFAULT_TOKEN,
+        baseId: DEFAULT_BASE_ID,
+        tableName: settings.tableName,
+      };
+    }
+    configureHandlers(airtable, settings.minWriteIntervalMs);
+
+    const workflow = new LocalWorkflow({
+      workflow: settings.workflow,
+      sqs,
+      queueUrls: { DonationsQueue: queueUrls.source, DeadLetterQueue: queueUrls.deadLetter },
+      retryIntervalOverrides: settings.retryIntervalOverrides,
+      handlers: settings.handlers,
+    });
+    return {
+      sqs,
+      sqsEndpoint,
+      queueUrls,
+      emulator,
+      airtable,
+      workflow,
+      close: async () => {
+        for (const close of closers.reverse()) await close();
+      },
+    };
+  } catch (error) {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    throw error;
+  }
+}
+
+/**
+ * Sets what SST sets in Lambda (`SST_Secret_value_…`, `SST_Parameter_value_…`) and the stack's plain environment,
+ * so the handlers read their configuration exactly as deployed.
+ */
+function configureHandlers(airtable: LocalPipeline["airtable"], minWriteIntervalMs: number | undefined) {
+  process.env.SST_APP ??= "fundraise-sync";
+  process.env.SST_STAGE ??= "local";
+  process.env[`SST_Secret_value_${ConfigName.AirtableToken}`] = airtable.token;
+  process.env[`SST_Parameter_value_${ConfigName.AirtableBaseId}`] = airtable.baseId;
+  process.env[`SST_Parameter_value_${ConfigName.AirtableTableName}`] = airtable.tableName;
+  process.env[EnvName.AirtableEndpointUrl] = airtable.endpointUrl;
+  if (minWriteIntervalMs !== undefined) process.env[EnvName.AirtableMinWriteIntervalMs] = String(minWriteIntervalMs);
+}
+
+/** The stack's queue attributes, read from the synthesized template, so local queues behave like deployed ones. */
+export function queueAttributes(workflow: LocalPipelineOptions["workflow"], construct: string): Record<string, string> {
+  const entry = Object.entries(workflow.template.Resources as Record<string, any>).find(
+    ([logicalId, resource]) => resource.Type === "AWS::SQS::Queue" && workflow.constructIds[logicalId] === construct,
+  );
+  if (!entry) throw new Error(`The stack has no queue ${construct}`);
+  const properties = entry[1].Properties as Record<string, unknown>;
+  const attributes: Record<string, string> = {};
+  for (const name of ["VisibilityTimeout", "MessageRetentionPeriod", "MaximumMessageSize", "DelaySeconds", "ReceiveMessageWaitTimeSeconds"]) {
+    if (properties[name] !== undefined) attributes[name] = String(properties[name]);
+  }
+  return attributes;
+}
+
+async function createQueues(sqs: SQSClient, settings: LocalPipelineOptions) {
+  const dlqAttributes = queueAttributes(settings.workflow, "DeadLetterQueue");
+  const { QueueUrl: deadLetter } = await sqs.send(
+    new CreateQueueCommand({ QueueName: settings.deadLetterQueueName, Attributes: dlqAttributes }),
+  );
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetter!, AttributeNames: ["QueueArn"] }));
+  const redrive = Object.values(settings.workflow.template.Resources as Record<string, any>).find(
+    (resource) => resource.Type === "AWS::SQS::Queue" && resource.Properties.RedrivePolicy,
+  )?.Properties.RedrivePolicy;
+  const { QueueUrl: source } = await sqs.send(
+    new CreateQueueCommand({
+      QueueName: settings.sourceQueueName,
+      Attributes: {
+        ...queueAttributes(settings.workflow, "DonationsQueue"),
+        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: redrive.maxReceiveCount }),
+      },
+    }),
+  );
+  return { source: source!, deadLetter: deadLetter! };
+}

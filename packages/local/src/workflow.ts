@@ -1,0 +1,256 @@
+import { randomUUID } from "node:crypto";
+import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { StateMachine } from "aws-local-stepfunctions";
+import { handler as deleteMessage } from "@fundraise-sync/functions/delete-message";
+import { handler as validate } from "@fundraise-sync/functions/validate";
+import { handler as writeToAirtable } from "@fundraise-sync/functions/write-to-airtable";
+import { StateName } from "../../../stacks/drain-definition";
+import type { SynthesizedWorkflow } from "../../../stacks/synthesize";
+import type { AslGraph, AslState } from "../../../stacks/timing";
+
+/** A Lambda handler as the state machine calls it: JSON in, JSON out, a named error thrown on failure. */
+export type TaskHandler = (payload: any) => Promise<unknown>;
+
+/** The stack's functions, by construct id, mapped to the same handler code that Lambda runs. */
+export const DEFAULT_HANDLERS: Record<string, TaskHandler> = {
+  Validate: validate,
+  WriteToAirtable: writeToAirtable,
+  DeleteMessage: deleteMessage,
+};
+
+export interface LocalWorkflowOptions {
+  workflow: Pick<SynthesizedWorkflow, "definition" | "template" | "constructIds">;
+  sqs: SQSClient;
+  /** Local URLs of the stack's queues, by construct id (`DonationsQueue`, `DeadLetterQueue`). */
+  queueUrls: Record<string, string>;
+  handlers?: Record<string, TaskHandler>;
+  /** Shortens retry waits (ms), by state name, as aws-local-stepfunctions' `retryIntervalOverrides`. */
+  retryIntervalOverrides?: Record<string, number | number[]>;
+}
+
+/** What one execution did, counted from its event log. */
+export interface DrainSummary {
+  executionArn: string;
+  status: "SUCCEEDED" | "FAILED" | "SKIPPED";
+  received: number;
+  written: number;
+  /** Of `written`: records updated rather than created (a redelivered event). */
+  updated: number;
+  copiesInBatch: number;
+  deadLettered: number;
+  leftInQueue: number;
+  retried: number;
+  /** Billable state transitions, as Step Functions Standard counts them (each state entered, each retry). */
+  stateTransitions: number;
+  durationMs: number;
+  error?: { name: string; cause: string };
+}
+
+const STATE_MACHINE_NAME = "local-fundraise-sync-DrainDonations";
+const ACCOUNT_AND_REGION = "us-east-1:123456789012";
+export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${ACCOUNT_AND_REGION}:stateMachine:${STATE_MACHINE_NAME}`;
+
+/**
+ * The synthesized drain state machine, executed in-process by aws-local-stepfunctions. Every Task is mapped by its
+ * `Resource`: `lambda:invoke` to the handler named by its FunctionName, `aws-sdk:sqs:*` to real calls on the local
+ * SQS server, `aws-sdk:sfn:listExecutions` to this runtime's own running executions.
+ */
+export class LocalWorkflow {
+  readonly #machine: StateMachine;
+  readonly #overrides: Record<string, (input: any) => Promise<any>>;
+  readonly #running = new Map<string, { startDate: string }>();
+
+  constructor(private readonly options: LocalWorkflowOptions) {
+    const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
+    this.#machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
+    const timeouts = functionTimeouts(options.workflow);
+    const handlers = { ...DEFAULT_HANDLERS, ...options.handlers };
+    this.#overrides = {};
+    for (const [name, state] of taskStates(definition)) {
+      this.#overrides[name] = this.#taskFor(name, state, handlers, timeouts);
+    }
+  }
+
+  /** Runs one execution to its end and summarizes it. Never throws for a failed execution: see `status`. */
+  async execute(): Promise<DrainSummary> {
+    const id = randomUUID();
+    const executionArn = `arn:aws:states:${ACCOUNT_AND_REGION}:execution:${STATE_MACHINE_NAME}:${id}`;
+    const startDate = new Date().toISOString();
+    const started = Date.now();
+    this.#running.set(executionArn, { startDate });
+    const execution = this.#machine.run(
+      {},
+      {
+        overrides: {
+          taskResourceLocalHandlers: this.#overrides,
+          retryIntervalOverrides: this.options.retryIntervalOverrides,
+        },
+        context: {
+          Execution: { Id: executionArn, Name: id, StartTime: startDate, Input: {} },
+          StateMachine: { Id: LOCAL_STATE_MACHINE_ARN, Name: STATE_MACHINE_NAME },
+        },
+      },
+    );
+    const summary: DrainSummary = {
+      executionArn,
+      status: "SUCCEEDED",
+      received: 0,
+      written: 0,
+      updated: 0,
+      copiesInBatch: 0,
+      deadLettered: 0,
+      leftInQueue: 0,
+      retried: 0,
+      stateTransitions: 0,
+      durationMs: 0,
+    };
+    const counting = countEvents(execution.eventLogs as AsyncIterable<EventLog>, summary);
+    try {
+      const output = (await execution.result) as { received?: number } | undefined;
+      summary.received = output?.received ?? 0;
+    } catch (error) {
+      const failure = error as { name?: string; message?: string; cause?: unknown };
+      summary.status = "FAILED";
+      summary.error = { name: failure.name ?? "Error", cause: String(failure.cause ?? failure.message ?? "") };
+    } finally {
+      this.#running.delete(executionArn);
+    }
+    await counting;
+    if (summary.status === "SUCCEEDED" && summary.stateTransitions <= 4) summary.status = "SKIPPED";
+    summary.durationMs = Date.now() - started;
+    return summary;
+  }
+
+  #taskFor(
+    stateName: string,
+    state: AslState,
+    handlers: Record<string, TaskHandler>,
+    timeouts: Record<string, number>,
+  ): (input: any) => Promise<any> {
+    const { sqs } = this.options;
+    switch (state.Resource) {
+      case "arn:aws:states:::lambda:invoke":
+        return async ({ FunctionName, Payload }: { FunctionName: string; Payload: unknown }) => {
+          const name = String(FunctionName).split(":").pop()!;
+          const handler = handlers[name];
+          if (!handler) throw new Error(`No local handler for function ${name} (state ${stateName})`);
+          return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invokeLikeLambda(handler, Payload, timeouts[name]) };
+        };
+      case "arn:aws:states:::aws-sdk:sqs:receiveMessage":
+        return (params) => callSqs(() => sqs.send(new ReceiveMessageCommand(params)));
+      case "arn:aws:states:::aws-sdk:sqs:sendMessage":
+        return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
+      case "arn:aws:states:::aws-sdk:sfn:listExecutions":
+        return async () => ({
+          Executions: [...this.#running].map(([executionArn, { startDate }]) => ({
+            executionArn,
+            stateMachineArn: LOCAL_STATE_MACHINE_ARN,
+            status: "RUNNING",
+            startDate,
+          })),
+        });
+      default:
+        throw new Error(`State ${stateName}: no local mapping for resource ${state.Resource}`);
+    }
+  }
+}
+
+/** Every Task state of a definition, inside Map item processors too, by name. */
+export function taskStates(graph: AslGraph): [string, AslState][] {
+  return Object.entries(graph.States).flatMap(([name, state]): [string, AslState][] => {
+    const nested = state.ItemProcessor ?? state.Iterator;
+    return [...(state.Type === "Task" ? [[name, state] as [string, AslState]] : []), ...(nested ? taskStates(nested) : [])];
+  });
+}
+
+/** Replaces the synthesized placeholder URLs of the stack's queues by the local ones. */
+function pointAtLocalQueues(definition: AslGraph, constructIds: Record<string, string>, queueUrls: Record<string, string>): AslGraph {
+  let text = JSON.stringify(definition);
+  for (const [construct, url] of Object.entries(queueUrls)) {
+    if (!Object.values(constructIds).includes(construct)) throw new Error(`The stack has no queue ${construct}`);
+    text = text.replaceAll(`https://sqs.us-east-1.amazonaws.com/123456789012/${construct}`, url);
+  }
+  return JSON.parse(text);
+}
+
+/** Each function's configured timeout (seconds), by construct id, from the template. */
+function functionTimeouts({ template, constructIds }: LocalWorkflowOptions["workflow"]): Record<string, number> {
+  const timeouts: Record<string, number> = {};
+  for (const [logicalId, resource] of Object.entries(template.Resources as Record<string, any>)) {
+    if (resource.Type === "AWS::Lambda::Function" && constructIds[logicalId]) {
+      timeouts[constructIds[logicalId]!] = resource.Properties.Timeout ?? 3;
+    }
+  }
+  return timeouts;
+}
+
+/**
+ * Calls a handler the way Lambda reports to Step Functions: a thrown error's `name` becomes the error, its cause is
+ * Lambda's JSON (`errorType`, `errorMessage`), and running past the function's timeout is `Sandbox.Timedout`.
+ */
+async function invokeLikeLambda(handler: TaskHandler, payload: unknown, timeoutSeconds = 3): Promise<unknown> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(namedError("Sandbox.Timedout", `Task timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
+  });
+  try {
+    return await Promise.race([handler(structuredClone(payload)), timedOut]);
+  } catch (error) {
+    const { name = "Error", message = String(error) } = error as Error;
+    throw namedError(name, message);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function namedError(name: string, message: string): Error {
+  const error = new Error(message, { cause: JSON.stringify({ errorType: name, errorMessage: message, trace: [] }) });
+  error.name = name;
+  return error;
+}
+
+/** SDK integrations name service errors `Sqs.<Name>`; strip the SDK's `$metadata` like Step Functions does. */
+async function callSqs(call: () => Promise<{ $metadata?: unknown }>): Promise<unknown> {
+  try {
+    const { $metadata: _, ...response } = await call();
+    return response;
+  } catch (error) {
+    const { name = "Error", message = String(error) } = error as Error;
+    throw namedError(`Sqs.${name}`, message);
+  }
+}
+
+/** The part of aws-local-stepfunctions' event log that the summary reads (the package does not export the type). */
+interface EventLog {
+  type: string;
+  state?: { name: string; output?: unknown };
+}
+
+async function countEvents(events: AsyncIterable<EventLog>, summary: DrainSummary): Promise<void> {
+  for await (const event of events) {
+    if (event.type === "StateEntered") summary.stateTransitions++;
+    if (event.type === "StateRetried") {
+      summary.retried++;
+      summary.stateTransitions++;
+    }
+    if (event.type !== "StateExited" || !event.state) continue;
+    const output = event.state.output as Record<string, unknown> | undefined;
+    switch (event.state.name) {
+      case StateName.DeleteMessage:
+        summary.written++;
+        break;
+      case StateName.WriteToAirtable:
+        if ((output?.written as { created?: boolean } | undefined)?.created === false) summary.updated++;
+        break;
+      case StateName.DeleteCopy:
+        summary.copiesInBatch++;
+        break;
+      case StateName.DeleteDeadLetteredMessage:
+        summary.deadLettered++;
+        break;
+      case StateName.LeaveForRedelivery:
+        summary.leftInQueue++;
+        break;
+    }
+  }
+}
