@@ -63,6 +63,24 @@ describe("records API over HTTP", () => {
       expect(second.body.records[0].fields).toMatchObject({ Id: "a", "Donation Amount": 9, "Donor Display Name": "Ada L." });
     });
 
+    it("matches on the current values after a record's merge field changed or it was deleted", async () => {
+      // Arrange
+      const upsert = { performUpsert: { fieldsToMergeOn: ["Id"] } };
+      const first = await call(emulator, "PATCH", TABLE_PATH, { body: { ...upsert, records: [{ fields: { Id: "old" } }, { fields: { Id: "gone" } }] } });
+      const [renamed, removed] = first.body.records as { id: string }[];
+      await call(emulator, "PATCH", `${TABLE_PATH}/${renamed?.id}`, { body: { fields: { Id: "new" } } });
+      await call(emulator, "DELETE", `${TABLE_PATH}/${removed?.id}`);
+
+      // Act
+      const reply = await call(emulator, "PATCH", TABLE_PATH, {
+        body: { ...upsert, records: [{ fields: { Id: "new" } }, { fields: { Id: "old" } }, { fields: { Id: "gone" } }] },
+      });
+
+      // Assess
+      expect(reply.body.updatedRecords).toEqual([renamed?.id]);
+      expect(reply.body.createdRecords).toHaveLength(2);
+    });
+
     it("PUT upsert clears the fields not sent on the matched record", async () => {
       // Arrange
       const upsert = { performUpsert: { fieldsToMergeOn: ["Id"] } };
