@@ -1,34 +1,173 @@
-import { PurgeQueueCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { DEFAULT_BASE_ID, DEFAULT_TABLE_NAME } from "@fundraise-sync/airtable-emulator";
-import { SqsEventBus, sampleDonations } from "@fundraise-sync/core";
-import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { DEFAULT_BASE_ID, startAirtableEmulator } from "@fundraise-sync/airtable-emulator";
+import { DeadLetterAttribute, ErrorName, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
+import { StateName } from "../../../stacks/drain-definition";
 import { type LocalPipeline, startLocalPipeline } from "./pipeline";
+import { accountFor, donationRecords, queueDepth, readDeadLetters } from "./testing";
+
+/**
+ * The synthesized definition itself, executed by aws-local-stepfunctions: every Task runs the real handler code or a
+ * real SQS call against a local SQS server, writing to the Airtable emulator. Retry waits are shortened.
+ */
+const SHORT_RETRIES = { [StateName.WriteToAirtable]: 20, [StateName.ReceiveBatch]: 20 };
 
 describe("the synthesized drain, executed locally", () => {
   let pipeline: LocalPipeline;
+  let bus: SqsEventBus;
   beforeAll(async () => {
     pipeline = await startLocalPipeline({
       workflow: inject("workflow"),
       sqsPort: 0,
       emulator: { port: 0, rateLimit: false },
       minWriteIntervalMs: 0,
+      retryIntervalOverrides: SHORT_RETRIES,
     });
+    bus = new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source);
+  });
+  afterEach(async () => {
+    await pipeline.emulator!.reset();
   });
   afterAll(() => pipeline?.close());
 
-  it("writes a published donation to Airtable and deletes it from the queue", async () => {
+  const sendRaw = (body: string) => pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: body }));
+
+  it("writes published donations to Airtable and deletes them from the queue", async () => {
     // Arrange
-    const [donation] = sampleDonations(1);
-    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish([donation!]);
+    const donations = sampleDonations(3);
+    await bus.publish(donations);
 
     // Act
     const summary = await pipeline.workflow.execute();
 
     // Assert
-    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 1, written: 1, deadLettered: 0 });
-    const records = pipeline.emulator!.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME);
-    expect(records.map((record) => record.fields.Id)).toEqual([donation!.Id]);
-    const left = await pipeline.sqs.send(new ReceiveMessageCommand({ QueueUrl: pipeline.queueUrls.source, WaitTimeSeconds: 0 }));
-    expect(left.Messages ?? []).toHaveLength(0);
+    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 3, written: 3, deadLettered: 0 });
+    const records = donationRecords(pipeline);
+    expect(records.map((record) => record.fields.Id).sort()).toEqual(donations.map((donation) => donation.Id).sort());
+    const first = records.find((record) => record.fields.Id === donations[0]!.Id)!;
+    expect(first.fields).toMatchObject({ "Donation Amount": donations[0]!.DonationAmount, "Fundraiser Id": donations[0]!.FundraiserId });
+    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(0);
+  });
+
+  it("dead-letters an invalid message with its original body and a reason, and still writes the others", async () => {
+    // Arrange
+    const valid = sampleDonation();
+    const invalidBody = JSON.stringify({ ...JSON.parse(serializeDonationEvent(sampleDonation())), DonationAmount: -5 });
+    await bus.publish([valid]);
+    await sendRaw(invalidBody);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 2, written: 1, deadLettered: 1 });
+    const [letter, ...others] = await readDeadLetters(pipeline.sqs, pipeline.queueUrls.deadLetter);
+    expect(others).toHaveLength(0);
+    expect(letter!.body).toBe(invalidBody);
+    expect(letter!.attributes[DeadLetterAttribute.ErrorName]).toBe(ErrorName.InvalidDonationEvent);
+    expect(letter!.attributes[DeadLetterAttribute.ErrorCause]).toContain("DonationAmount: must be greater than 0, got -5");
+    expect(letter!.attributes[DeadLetterAttribute.FailedState]).toBe(StateName.Validate);
+    expect(letter!.attributes[DeadLetterAttribute.ReceiveCount]).toBe("1");
+    expect(letter!.attributes[DeadLetterAttribute.ExecutionArn]).toBe(summary.executionArn);
+    expect(donationRecords(pipeline).map((record) => record.fields.Id)).toEqual([valid.Id]);
+  });
+
+  it("retries a 429 and then writes the record", async () => {
+    // Arrange
+    const donation = sampleDonation();
+    pipeline.emulator!.faults.failNext(1, { status: 429 });
+    await bus.publish([donation]);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", written: 1, deadLettered: 0 });
+    expect(summary.retried).toBeGreaterThanOrEqual(1);
+    expect(pipeline.emulator!.stats().injected429).toBe(1);
+    expect(donationRecords(pipeline).map((record) => record.fields.Id)).toEqual([donation.Id]);
+  });
+
+  it("dead-letters a record Airtable rejects with 422", async () => {
+    // Arrange
+    const rejected = sampleDonation({ DonorDisplayName: "Rejected By Airtable" });
+    pipeline.emulator!.faults.failWhen({ field: "Donor Display Name", equals: "Rejected By Airtable" }, { status: 422 });
+    await bus.publish([rejected]);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", written: 0, deadLettered: 1, retried: 0 });
+    const [letter] = await readDeadLetters(pipeline.sqs, pipeline.queueUrls.deadLetter);
+    expect(letter!.body).toBe(serializeDonationEvent(rejected));
+    expect(letter!.attributes[DeadLetterAttribute.ErrorName]).toBe(ErrorName.AirtableRecordRejected);
+    expect(letter!.attributes[DeadLetterAttribute.FailedState]).toBe(StateName.WriteToAirtable);
+    expect(donationRecords(pipeline)).toHaveLength(0);
+  });
+
+  it("writes an event delivered twice as one record, in one batch or across executions", async () => {
+    // Arrange: two copies in one batch, then a third copy later (a redelivery)
+    const donation = sampleDonation();
+    const body = serializeDonationEvent(donation);
+    await sendRaw(body);
+    await sendRaw(body);
+
+    // Act
+    const first = await pipeline.workflow.execute();
+    await sendRaw(body);
+    const second = await pipeline.workflow.execute();
+
+    // Assert
+    expect(first).toMatchObject({ written: 1, copiesInBatch: 1, deadLettered: 0 });
+    expect(second).toMatchObject({ written: 1, updated: 1 });
+    expect(donationRecords(pipeline).filter((record) => record.fields.Id === donation.Id)).toHaveLength(1);
+    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(0);
+  });
+
+  it("drains a backlog of 35 messages in one execution", async () => {
+    // Arrange
+    const donations = sampleDonations(35);
+    await bus.publish(donations);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 35, written: 35 });
+    const outcome = await accountFor(pipeline, { validIds: donations.map((donation) => donation.Id), invalidBodies: [] });
+    expect(outcome).toMatchObject({ missing: [], duplicated: [], leftInSourceQueue: 0 });
+  });
+});
+
+describe("the drain with a wrong Airtable token", () => {
+  it("fails the execution loudly and leaves every message in the queue, none dead-lettered", async () => {
+    // Arrange: an emulator that accepts another token than the one the pipeline holds
+    const emulator = await startAirtableEmulator({ port: 0, rateLimit: false, token: "patTheRightToken.x" });
+    const pipeline = await startLocalPipeline({
+      workflow: inject("workflow"),
+      sqsPort: 0,
+      airtable: { endpointUrl: emulator.url, token: "patAWrongToken.x", baseId: DEFAULT_BASE_ID },
+      minWriteIntervalMs: 0,
+      retryIntervalOverrides: SHORT_RETRIES,
+    });
+    try {
+      await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(4));
+
+      // Act
+      const summary = await pipeline.workflow.execute();
+
+      // Assert
+      expect(summary.status).toBe("FAILED");
+      expect(summary.error?.name).toBe(ErrorName.AirtableConfiguration);
+      expect(summary.error?.cause).toContain("401");
+      expect(summary.error?.cause).not.toContain("patAWrongToken");
+      expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(4);
+      expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.deadLetter)).toBe(0);
+      expect(emulator.records(DEFAULT_BASE_ID, "Donations")).toHaveLength(0);
+    } finally {
+      await pipeline.close();
+      await emulator.close();
+    }
   });
 });

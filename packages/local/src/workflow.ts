@@ -109,7 +109,13 @@ export class LocalWorkflow {
       const output = (await execution.result) as { received?: number } | undefined;
       summary.received = output?.received ?? 0;
     } catch (error) {
-      const failure = error as { name?: string; message?: string; cause?: unknown };
+      // aws-local-stepfunctions rejects with an ExecutionError whose cause is the state machine's own error.
+      const wrapper = error as { name?: string; cause?: unknown };
+      const failure = (wrapper.name === "ExecutionError" && wrapper.cause ? wrapper.cause : wrapper) as {
+        name?: string;
+        message?: string;
+        cause?: unknown;
+      };
       summary.status = "FAILED";
       summary.error = { name: failure.name ?? "Error", cause: String(failure.cause ?? failure.message ?? "") };
     } finally {
