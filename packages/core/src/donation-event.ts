@@ -59,8 +59,11 @@ const DonationCreatedSchema = z.object({
   UserId: z.string({ error: required("a string or null") }).nullable(),
   FundraiserId: guid,
   DonationAmount: z
-    .number({ error: required("a number") })
-    .refine(Number.isFinite, { error: "must be a finite number" })
+    // zod 4's number() itself refuses Infinity (JSON's 1e400): say "finite" rather than "must be a number, got number".
+    .number({
+      error: (issue) =>
+        typeof issue.input === "number" ? `must be a finite number, got ${String(issue.input)}` : required("a number")(issue),
+    })
     .refine((amount) => amount > 0, { error: (issue) => `must be greater than 0, got ${String(issue.input)}` }),
   DonorDisplayName: z.string({ error: required("a string or null") }).nullable(),
 });
