@@ -1,0 +1,68 @@
+import { describe, expect, it } from "vitest";
+import type { DonationCreatedEvent } from "./donation-event";
+import { DonationField, MERGE_FIELD, toAirtableFields } from "./donation-fields";
+
+const donation: DonationCreatedEvent = {
+  Id: "0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17",
+  CreationDate: "2018-06-10T14:03:27.123Z",
+  UserId: "a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f607",
+  FundraiserId: "7b0c9e52-2f3b-4a7e-9d0a-3c8f0e6b1a21",
+  DonationAmount: 25.5,
+  DonorDisplayName: "Søren K.",
+};
+
+describe("toAirtableFields", () => {
+  it("maps a donation to the six fields of the original Donations table", () => {
+    // Act
+    const fields = toAirtableFields(donation);
+
+    // Assert: the names the original integration created, with the event's values untouched
+    expect(fields).toStrictEqual({
+      Id: "0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17",
+      "Creation Date": "2018-06-10T14:03:27.123Z",
+      "Donor Id": "a3f1c2d4-5b6e-4f70-8a91-b2c3d4e5f607",
+      "Fundraiser Id": "7b0c9e52-2f3b-4a7e-9d0a-3c8f0e6b1a21",
+      "Donation Amount": 25.5,
+      "Donor Display Name": "Søren K.",
+    });
+  });
+
+  describe.each<{ case: string; nulls: Partial<DonationCreatedEvent>; absent: string[] }>([
+    { case: "an anonymous donor (no user id)", nulls: { UserId: null }, absent: ["Donor Id"] },
+    { case: "a donor without a display name", nulls: { DonorDisplayName: null }, absent: ["Donor Display Name"] },
+    {
+      case: "a donor with neither",
+      nulls: { UserId: null, DonorDisplayName: null },
+      absent: ["Donor Id", "Donor Display Name"],
+    },
+  ])("for $case", ({ nulls, absent }) => {
+    it("leaves the null fields out, so an upsert never blanks a value staff filled in", () => {
+      // Act
+      const fields = toAirtableFields({ ...donation, ...nulls });
+
+      // Assert
+      for (const name of absent) expect(fields).not.toHaveProperty([name]);
+      expect(Object.keys(fields)).toHaveLength(6 - absent.length);
+      expect(Object.values(fields)).not.toContain(null);
+      expect(Object.values(fields)).not.toContain("");
+    });
+  });
+
+  it("sends the amount as a JSON number and the date as ISO 8601 (Airtable refuses strings without typecast)", () => {
+    // Act
+    const fields = toAirtableFields({ ...donation, DonationAmount: 0.1 });
+
+    // Assert
+    expect(fields[DonationField.DonationAmount]).toBe(0.1);
+    expect(new Date(fields[DonationField.CreationDate] as string).toISOString()).toBe(donation.CreationDate);
+  });
+
+  it("upserts on the event Id, which the mapping always includes", () => {
+    // Act
+    const fields = toAirtableFields({ ...donation, UserId: null, DonorDisplayName: null });
+
+    // Assert
+    expect(MERGE_FIELD).toBe("Id");
+    expect(fields[MERGE_FIELD]).toBe(donation.Id);
+  });
+});
