@@ -1,0 +1,43 @@
+/** How the local commands print what an execution did. */
+import type { DrainSummary } from "../workflow";
+
+export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** True when an execution found nothing to do: `npm start` prints nothing for those. */
+export function isIdle(summary: DrainSummary): boolean {
+  return summary.status !== "FAILED" && summary.received === 0 && summary.deadLettered === 0 && summary.leftInQueue === 0;
+}
+
+/**
+ * One line per execution, e.g.
+ * `SUCCEEDED received 10, written 9 (1 updated), copies 0, retried 0, dead-lettered 1, left 0, transitions 87, 3.2 s`,
+ * followed by the error's name and cause for a failed execution.
+ */
+export function summaryLine(summary: DrainSummary): string {
+  const line =
+    `${summary.status} received ${summary.received}, written ${summary.written} (${summary.updated} updated), ` +
+    `copies ${summary.copiesInBatch}, retried ${summary.retried}, dead-lettered ${summary.deadLettered}, ` +
+    `left ${summary.leftInQueue}, transitions ${summary.stateTransitions}, ${seconds(summary.durationMs)}`;
+  return summary.error ? `${line}\n  ${failureLine(summary.error)}` : line;
+}
+
+/** A failed execution's error: the name, and the cause's readable message when it is Lambda's JSON. */
+export function failureLine(error: { name: string; cause: string }): string {
+  return `${error.name}: ${readableCause(error.cause)}`;
+}
+
+/**
+ * Lambda reports a function error as JSON `{"errorType","errorMessage","trace"}`; people want `errorMessage`.
+ * Anything else (a States.* cause, plain text) is shown as is.
+ */
+export function readableCause(cause: string): string {
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
+    if (parsed && typeof parsed === "object" && typeof parsed.errorMessage === "string") return parsed.errorMessage;
+  } catch {
+    // not JSON: plain text
+  }
+  return cause;
+}
+
+export const timestamp = () => new Date().toTimeString().slice(0, 8);

@@ -1,0 +1,225 @@
+/**
+ * What the local commands (`npm start`, `npm run publish`, `npm run run-once`, `npm run dlq`) share: their defaults in
+ * one object, the environment variables they read, argument parsing, and the one way they end (exit codes).
+ *
+ * Exit codes: 0 done; 1 an operational failure (a server unreachable, a publish or an execution failed);
+ * 2 bad input (a flag, a value, a file), always as ONE line on stderr starting `error:`.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+import path from "node:path";
+import { DEFAULT_BASE_ID, DEFAULT_TABLE_NAME, DEFAULT_TOKEN } from "@fundraise-sync/airtable-emulator";
+import { SQSClient } from "@aws-sdk/client-sqs";
+import { DEAD_LETTER_QUEUE_NAME, EventTooLargeError, SOURCE_QUEUE_NAME } from "@fundraise-sync/core";
+
+/** Every default of the local commands, in one place. */
+export const CLI_DEFAULTS = {
+  /** Everything local binds to loopback only: the SQS server and the emulator accept any request. */
+  host: "127.0.0.1",
+  sqsPort: 9324,
+  airtablePort: 9325,
+  /** fauxqs's SQLite data: queued messages survive a restart of `npm start`. Relative to the repository root. */
+  sqsDataDir: ".local/sqs",
+  /** The emulator's records survive a restart too. */
+  airtableDataFile: ".local/airtable.json",
+  baseId: DEFAULT_BASE_ID,
+  table: DEFAULT_TABLE_NAME,
+  /** The emulator's bearer token: not a secret, printed at start. */
+  localToken: DEFAULT_TOKEN,
+  /** How often `npm start` starts an execution (the deployed schedule is minutes; locally, quicker feedback). */
+  everySeconds: 10,
+  /** Sample donations `npm run publish` sends without --file. */
+  publishCount: 10,
+  /** The account id in fauxqs's queue URLs. */
+  localAccountId: "000000000000",
+  /** Region and credentials the SDK insists on, even for a local server; never sent anywhere real. */
+  localRegion: "us-east-1",
+  localCredentials: { accessKeyId: "local", secretAccessKey: "local" },
+  sourceQueueName: SOURCE_QUEUE_NAME,
+  deadLetterQueueName: DEAD_LETTER_QUEUE_NAME,
+  /** How often the progress line polls the queue during an execution. */
+  progressIntervalMs: 1000,
+  /** `dlq list` hides the messages it has read for this long, then makes them visible again at once. */
+  listVisibilityTimeoutSeconds: 30,
+  /** `dlq redrive` holds a message this long while it copies it back; it reappears in the DLQ if the copy fails. */
+  redriveVisibilityTimeoutSeconds: 30,
+  /** How long a command waits for a server to answer a probe before saying it is not running. */
+  probeTimeoutMs: 2000,
+} as const;
+
+/** The environment variables the commands read (flags win over them). */
+export const ENV = {
+  sqsPort: "SQS_PORT",
+  airtablePort: "AIRTABLE_EMULATOR_PORT",
+  localToken: "AIRTABLE_LOCAL_TOKEN",
+  everySeconds: "DRAIN_EVERY_SECONDS",
+  /** An SQS server that is already running (the SDK reads it too). */
+  sqsEndpoint: "AWS_ENDPOINT_URL_SQS",
+  queueUrl: "QUEUE_URL",
+  dlqUrl: "DLQ_URL",
+  /** Both set: write to the real Airtable instead of the emulator. */
+  airtableToken: "AIRTABLE_TOKEN",
+  airtableBaseId: "AIRTABLE_BASE_ID",
+  airtableEndpointUrl: "AIRTABLE_ENDPOINT_URL",
+} as const;
+
+/** Bad input: the command prints one line and exits 2. */
+export class UsageError extends Error {
+  override readonly name = "UsageError";
+}
+
+/** An operational failure the command has already explained: print the message, exit 1. */
+export class CommandFailure extends Error {
+  override readonly name = "CommandFailure";
+}
+
+type Options = NonNullable<ParseArgsConfig["options"]>;
+
+/** `parseArgs`, strict, with a parse error turned into a {@link UsageError} (its first line only). */
+export function parseCommandLine<T extends Options>(argv: string[], options: T, allowPositionals = false) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals });
+  } catch (error) {
+    throw new UsageError((error as Error).message.split("\n")[0] ?? "bad arguments");
+  }
+}
+
+/** A flag's value, else the environment variable's, else undefined. Empty strings count as unset. */
+export function flagOrEnv(flag: string | undefined, envName: string): string | undefined {
+  if (flag !== undefined) return flag;
+  const value = process.env[envName];
+  return value === undefined || value === "" ? undefined : value;
+}
+
+export function parsePort(text: string, what: string): number {
+  if (!/^\d+$/.test(text) || Number(text) > 65_535) throw new UsageError(`${what} must be an integer from 0 to 65535, not "${text}"`);
+  return Number(text);
+}
+
+export function parsePositiveInteger(text: string, what: string): number {
+  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
+    throw new UsageError(`${what} must be a positive integer, not "${text}"`);
+  }
+  return Number(text);
+}
+
+export function parsePositiveSeconds(text: string, what: string): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) throw new UsageError(`${what} must be a number of seconds > 0, not "${text}"`);
+  return value;
+}
+
+export function parseUrl(text: string, what: string): string {
+  try {
+    const url = new URL(text);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http(s)");
+    return text.replace(/\/+$/, "");
+  } catch {
+    throw new UsageError(`${what} must be an http(s) URL, not "${text}"`);
+  }
+}
+
+/** The SQS port: `--sqs-port`, `SQS_PORT`, or the default. */
+export function sqsPortFrom(flag: string | undefined): number {
+  const text = flagOrEnv(flag, ENV.sqsPort);
+  return text === undefined ? CLI_DEFAULTS.sqsPort : parsePort(text, flag !== undefined ? "--sqs-port" : ENV.sqsPort);
+}
+
+export function airtablePortFrom(flag: string | undefined): number {
+  const text = flagOrEnv(flag, ENV.airtablePort);
+  return text === undefined ? CLI_DEFAULTS.airtablePort : parsePort(text, flag !== undefined ? "--airtable-port" : ENV.airtablePort);
+}
+
+export function localTokenFrom(flag: string | undefined): string {
+  const token = flagOrEnv(flag, ENV.localToken) ?? CLI_DEFAULTS.localToken;
+  if (token.trim() === "") throw new UsageError("--token must not be empty");
+  return token;
+}
+
+export function tableFrom(flag: string | undefined): string {
+  const table = flag ?? CLI_DEFAULTS.table;
+  if (table.trim() === "") throw new UsageError("--table must not be empty");
+  return table;
+}
+
+export const localSqsEndpoint = (port: number) => `http://${CLI_DEFAULTS.host}:${port}`;
+export const localAirtableUrl = (port: number) => `http://${CLI_DEFAULTS.host}:${port}`;
+export const localQueueUrl = (endpoint: string, queueName: string) =>
+  `${endpoint.replace(/\/+$/, "")}/${CLI_DEFAULTS.localAccountId}/${queueName}`;
+
+/** The real Airtable, when `AIRTABLE_TOKEN` and `AIRTABLE_BASE_ID` are both set; undefined when neither is. */
+export function realAirtableFromEnv(): { token: string; baseId: string; endpointUrl?: string } | undefined {
+  const token = flagOrEnv(undefined, ENV.airtableToken);
+  const baseId = flagOrEnv(undefined, ENV.airtableBaseId);
+  if (token === undefined && baseId === undefined) return undefined;
+  if (token === undefined || baseId === undefined) {
+    throw new UsageError(`set both ${ENV.airtableToken} and ${ENV.airtableBaseId} to write to the real Airtable, or neither for the emulator`);
+  }
+  if (!/^app[A-Za-z0-9]+$/.test(baseId)) throw new UsageError(`${ENV.airtableBaseId} must look like "appXXXXXXXXXXXXXX", not "${baseId}"`);
+  const endpoint = flagOrEnv(undefined, ENV.airtableEndpointUrl);
+  return { token, baseId, ...(endpoint === undefined ? {} : { endpointUrl: parseUrl(endpoint, ENV.airtableEndpointUrl) }) };
+}
+
+/** True for an endpoint or queue URL on AWS itself (then real credentials and region apply). */
+export function isAwsUrl(url: string): boolean {
+  return /(^|\.)amazonaws\.com(\.cn)?$/.test(new URL(url).hostname);
+}
+
+/**
+ * Where the SQS client connects, for commands that take a queue URL: `AWS_ENDPOINT_URL_SQS` if set; else, for a
+ * queue URL that is not on AWS, that URL's origin; else undefined (the SDK's AWS endpoint) for an AWS queue URL.
+ */
+export function sqsEndpointFor(queueUrl: string): string | undefined {
+  const configured = flagOrEnv(undefined, ENV.sqsEndpoint);
+  if (configured !== undefined) return parseUrl(configured, ENV.sqsEndpoint);
+  return isAwsUrl(queueUrl) ? undefined : new URL(queueUrl).origin;
+}
+
+/**
+ * The SDK needs a region and credentials even for a local server. Dummies are set only when the endpoint is not
+ * AWS, so a real profile or SSO session is never shadowed. On AWS the region defaults to the queue URL's.
+ */
+export function ensureAwsEnvironment(endpoint: string | undefined, queueUrl?: string): void {
+  if (endpoint !== undefined && !isAwsUrl(endpoint)) {
+    process.env.AWS_REGION ??= CLI_DEFAULTS.localRegion;
+    process.env.AWS_ACCESS_KEY_ID ??= CLI_DEFAULTS.localCredentials.accessKeyId;
+    process.env.AWS_SECRET_ACCESS_KEY ??= CLI_DEFAULTS.localCredentials.secretAccessKey;
+    return;
+  }
+  const region = queueUrl === undefined ? undefined : /^sqs\.([a-z0-9-]+)\.amazonaws\.com/.exec(new URL(queueUrl).hostname)?.[1];
+  if (region !== undefined) process.env.AWS_REGION ??= region;
+}
+
+/** Resolves a path against the repository root (npm runs scripts there, whatever the caller's directory). */
+export const fromRoot = (relative: string) => path.resolve(process.cwd(), relative);
+
+/** Connection errors the SDK or fetch report when nothing listens: worth a hint rather than a stack. */
+export function isConnectionRefused(error: unknown): boolean {
+  for (let e: any = error; e; e = e.cause) {
+    if (e.code === "ECONNREFUSED" || e.code === "ECONNRESET" || e.name === "TimeoutError" || e.name === "AbortError") return true;
+    if (Array.isArray(e.errors) && e.errors.some(isConnectionRefused)) return true;
+  }
+  return false;
+}
+
+/**
+ * Runs a command's main and ends the process: a {@link UsageError} or an {@link EventTooLargeError} (bad input) → one
+ * line, exit 2; anything else → one line, exit 1. Never a stack trace. `main` may return an exit code.
+ */
+export function runCommand(main: (argv: string[]) => Promise<number | void>): void {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code ?? 0;
+    },
+    (error: unknown) => {
+      const badInput = error instanceof UsageError || error instanceof EventTooLargeError;
+      const message = error instanceof Error ? error.message : String(error);
+      process.stderr.write(`error: ${message.split("\n")[0]}\n`);
+      process.exit(badInput ? 2 : 1);
+    },
+  );
+}
+
+/** The SQS client for a command: at the endpoint when one is given, else AWS's. */
+export function sqsClient(endpoint: string | undefined): SQSClient {
+  return new SQSClient(endpoint === undefined ? {} : { endpoint });
+}

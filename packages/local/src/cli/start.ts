@@ -1,0 +1,215 @@
+/**
+ * `npm start`: the whole pipeline on this machine. A local SQS server with the stack's two queues, the Airtable
+ * emulator, and the synthesized drain state machine executed on a schedule, never two executions at once.
+ */
+import { mkdir } from "node:fs/promises";
+import path from "node:path";
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
+import type { LocalPipeline } from "../pipeline";
+import type { DrainSummary } from "../workflow";
+import { failureLine, isIdle, seconds, summaryLine, timestamp } from "./format";
+import {
+  CLI_DEFAULTS,
+  ENV,
+  airtablePortFrom,
+  flagOrEnv,
+  fromRoot,
+  localTokenFrom,
+  parseCommandLine,
+  parsePositiveSeconds,
+  runCommand,
+  sqsPortFrom,
+  tableFrom,
+} from "./options";
+import { loadPipeline } from "./load-pipeline";
+import { emulatorConfigFor, serverChoice } from "./servers";
+
+const USAGE = `Usage: npm start -- [options]
+
+Runs the pipeline locally on ${CLI_DEFAULTS.host}: an SQS server (queues ${CLI_DEFAULTS.sourceQueueName} and
+${CLI_DEFAULTS.deadLetterQueueName}, persisted in ${CLI_DEFAULTS.sqsDataDir}), the Airtable emulator (records persisted in
+${CLI_DEFAULTS.airtableDataFile}, Airtable's 5 requests/s limit on), and the drain state machine every few seconds.
+
+  --sqs-port N        SQS server port (env ${ENV.sqsPort}; default ${CLI_DEFAULTS.sqsPort}; 0 = any free port)
+  --airtable-port N   Airtable emulator port (env ${ENV.airtablePort}; default ${CLI_DEFAULTS.airtablePort}; 0 = any free port)
+  --token TOKEN       the emulator's bearer token (env ${ENV.localToken}; default ${CLI_DEFAULTS.localToken})
+  --table NAME        the Airtable table (default ${CLI_DEFAULTS.table})
+  --every SECONDS     start an execution this often (env ${ENV.everySeconds}; default ${CLI_DEFAULTS.everySeconds});
+                      a tick that comes while one still runs is skipped
+  -h, --help          show this help
+
+Environment:
+  ${ENV.sqsEndpoint}        use that SQS server instead of starting one
+  ${ENV.airtableToken} + ${ENV.airtableBaseId}  write to the real Airtable (no emulator); ${ENV.airtableEndpointUrl} overrides its URL
+
+Ctrl-C (or SIGTERM) stops scheduling, waits for the execution in flight, closes the servers and exits 0. A second
+Ctrl-C aborts at once: the messages that execution held reappear in the queue after their visibility timeout.
+`;
+
+/** The queue's depth, visible + in flight; undefined if it cannot be read just now. */
+async function queueDepth(pipeline: LocalPipeline): Promise<number | undefined> {
+  try {
+    const { Attributes } = await pipeline.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: pipeline.queueUrls.source,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    return Number(Attributes?.ApproximateNumberOfMessages ?? 0) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records the emulator has written (created + updated) since it started; undefined on the real Airtable. */
+function recordsWritten(pipeline: LocalPipeline): number | undefined {
+  const records = pipeline.emulator?.stats().records;
+  return records === undefined ? undefined : records.created + records.updated;
+}
+
+/**
+ * While an execution runs, rewrites one status line every second (TTY only: a log file gets summaries only).
+ * `LocalWorkflow.execute()` reports only at its end, so progress is read from the queue and the emulator.
+ */
+function showProgress(pipeline: LocalPipeline): () => void {
+  if (!process.stdout.isTTY) return () => undefined;
+  const writtenBefore = recordsWritten(pipeline);
+  let shown = false;
+  let stopped = false;
+  const timer = setInterval(async () => {
+    const depth = await queueDepth(pipeline);
+    const written = recordsWritten(pipeline);
+    if (stopped || depth === undefined) return;
+    const so = written === undefined || writtenBefore === undefined ? "" : `, ${written - writtenBefore} written so far`;
+    process.stdout.write(`\r\x1b[2Kdraining… ${depth} left in queue${so}`);
+    shown = true;
+  }, CLI_DEFAULTS.progressIntervalMs);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    if (shown) process.stdout.write("\r\x1b[2K");
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values } = parseCommandLine(argv, {
+    "sqs-port": { type: "string" },
+    "airtable-port": { type: "string" },
+    token: { type: "string" },
+    table: { type: "string" },
+    every: { type: "string" },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const choice = serverChoice(sqsPortFrom(values["sqs-port"]));
+  const airtablePort = airtablePortFrom(values["airtable-port"]);
+  const token = localTokenFrom(values.token);
+  const tableName = tableFrom(values.table);
+  const everyText = flagOrEnv(values.every, ENV.everySeconds);
+  const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
+
+  const { startLocalPipeline, synthesizeWorkflowCached } = await loadPipeline();
+  const synthStarted = Date.now();
+  const workflow = await synthesizeWorkflowCached();
+  console.log(
+    workflow.cached
+      ? `workflow: the synthesized state machine, from the cache in .sst/local (${seconds(Date.now() - synthStarted)})`
+      : `workflow: synthesized sst.config.ts in ${seconds(Date.now() - synthStarted)} (cached in .sst/local for the next start)`,
+  );
+
+  const dataFile = fromRoot(CLI_DEFAULTS.airtableDataFile);
+  if (!choice.realAirtable) await mkdir(path.dirname(dataFile), { recursive: true });
+  const pipeline = await startLocalPipeline({
+    workflow,
+    sqsPort: choice.sqsPort,
+    ...(choice.sqsEndpoint ? { sqsEndpoint: choice.sqsEndpoint } : { sqsDataDir: fromRoot(CLI_DEFAULTS.sqsDataDir) }),
+    emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
+    ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
+    tableName,
+  });
+
+  const { Attributes } = await pipeline.sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: pipeline.queueUrls.source, AttributeNames: ["VisibilityTimeout"] }),
+  );
+  const visibilityTimeout = Attributes?.VisibilityTimeout ?? "?";
+
+  console.log(`SQS:      ${pipeline.sqsEndpoint}${choice.sqsEndpoint ? ` (from ${ENV.sqsEndpoint})` : ` (data in ${CLI_DEFAULTS.sqsDataDir})`}`);
+  console.log(`  queue:  ${pipeline.queueUrls.source}`);
+  console.log(`  DLQ:    ${pipeline.queueUrls.deadLetter}`);
+  if (pipeline.emulator) {
+    console.log(`Airtable: ${pipeline.airtable.endpointUrl} (emulator, 5 requests/s limit on, data in ${CLI_DEFAULTS.airtableDataFile})`);
+    console.log(`  base:   ${pipeline.airtable.baseId}`);
+    console.log(`  table:  ${pipeline.airtable.tableName}`);
+    console.log(`  token:  ${pipeline.airtable.token}`);
+  } else {
+    console.log(`Airtable: ${pipeline.airtable.endpointUrl} (the real one, from ${ENV.airtableToken}/${ENV.airtableBaseId})`);
+    console.log(`  base:   ${pipeline.airtable.baseId}`);
+    console.log(`  table:  ${pipeline.airtable.tableName}`);
+    console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
+  }
+  console.log(
+    `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
+  );
+
+  let inFlight: Promise<DrainSummary> | undefined;
+  let stopping = false;
+
+  const tick = () => {
+    if (stopping || inFlight) return; // never two executions at once
+    const stopProgress = showProgress(pipeline);
+    inFlight = pipeline.workflow.execute();
+    inFlight
+      .then(
+        (summary) => {
+          stopProgress();
+          if (summary.status === "FAILED") console.log(`${timestamp()} ${summaryLine(summary)}`);
+          else if (!isIdle(summary)) console.log(`${timestamp()} ${summaryLine(summary)}`);
+        },
+        (error: unknown) => {
+          stopProgress();
+          // execute() reports a failed execution in its summary; a throw is the runtime's own fault.
+          console.error(`${timestamp()} execution could not run: ${failureLine({ name: (error as Error).name, cause: (error as Error).message })}`);
+        },
+      )
+      .finally(() => {
+        inFlight = undefined;
+      });
+  };
+  const timer = setInterval(tick, everySeconds * 1000);
+  tick();
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string) => {
+      if (stopping) {
+        console.log(`\n${signal} again: aborting now; messages the execution held reappear in the queue after their visibility timeout (${visibilityTimeout} s)`);
+        // Best effort: flush the emulator's data file, but do not wait on the execution.
+        void Promise.race([pipeline.emulator?.flush(), new Promise((r) => setTimeout(r, 1000))]).finally(() => process.exit(130));
+        return;
+      }
+      stopping = true;
+      clearInterval(timer);
+      const waiting = inFlight;
+      if (waiting) {
+        console.log(`\n${signal}: waiting for the execution in flight to finish (Ctrl-C again to abort it)`);
+      } else {
+        console.log(`\n${signal}: stopping`);
+      }
+      void (async () => {
+        await waiting?.catch(() => undefined);
+        await pipeline.close();
+        const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
+        console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in .local/ for the next start` : ""}`);
+        resolve(0);
+      })().catch((error: unknown) => {
+        console.error(`error: while closing: ${(error as Error).message}`);
+        process.exit(1);
+      });
+    };
+    process.on("SIGINT", () => stop("SIGINT"));
+    process.on("SIGTERM", () => stop("SIGTERM"));
+  });
+}
+
+runCommand(main);
