@@ -48,11 +48,10 @@ export async function startLocalSqs(options: Partial<LocalSqsOptions> = {}): Pro
 async function fauxqsStores(dataDir: string | undefined) {
   const dist = path.dirname(fileURLToPath(import.meta.resolve("fauxqs")));
   const load = (file: string) => import(pathToFileURL(path.join(dist, file)).href);
-  const [{ SqsStore }, { SnsStore }, { S3Store }, { PersistenceManager }] = await Promise.all([
+  const [{ SqsStore }, { SnsStore }, { S3Store }] = await Promise.all([
     load("sqs/sqsStore.js"),
     load("sns/snsStore.js"),
     load("s3/s3Store.js"),
-    load("persistence.js"),
   ]);
   const stores = { sqsStore: new SqsStore(), snsStore: new SnsStore(), s3Store: new S3Store() };
   // Queue URLs then name the address the client used (http://127.0.0.1:9324/…), not sqs.<region>.localhost, a name
@@ -60,6 +59,7 @@ async function fauxqsStores(dataDir: string | undefined) {
   stores.sqsStore.host = "";
   if (!dataDir) return { stores, close: () => undefined };
   await mkdir(dataDir, { recursive: true });
+  const { PersistenceManager } = await load("persistence.js"); // node:sqlite: loaded only when persisting
   const persistence = new PersistenceManager(path.join(dataDir));
   // As fauxqs's startFauxqs does: load first, then attach, so loading does not write back.
   persistence.load(stores.sqsStore, stores.snsStore, stores.s3Store);
