@@ -10,5 +10,5 @@ import { AIRTABLE_REQUESTS_PER_SECOND } from "./limits";
  * on AWS), which spaces a slot's requests beyond the interval. The soak benchmark counts the 429s this leaves: zero.
  */
 export function writeIntervalMs(concurrency: number, requestsPerSecond = AIRTABLE_REQUESTS_PER_SECOND): number {
-  return Math.ceil((concurrency * 1000) / requestsPerSecond);
+  return Math.ceil((concurrency * 1000 * 1.1) / requestsPerSecond);
 }

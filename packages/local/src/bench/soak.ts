@@ -17,7 +17,16 @@ import { accountFor, queueDepth } from "../testing";
 import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "../workflow";
 import { costOf, idleMonthCost } from "./cost";
 
-const DEFAULTS = { count: 1000, invalidPercent: 2, duplicatePercent: 2, airtableErrorPercent: 2, out: "bench-results/soak.json" };
+const DEFAULTS = {
+  count: 1000,
+  invalidPercent: 2,
+  duplicatePercent: 2,
+  /** Airtable 503s (with Retry-After) on this share of writes. */
+  airtable503Percent: 2,
+  /** Injected 429s (as if another client had hit the base's limit): rarer, since each costs a slot 30 s. */
+  airtable429Percent: 0.2,
+  out: "bench-results/soak.json",
+};
 const LAMBDA_MEMORY_GB = 256 / 1024;
 
 async function main() {
@@ -54,8 +63,9 @@ async function main() {
     sqsPort: 0,
     emulator: { port: 0 }, // Airtable's real limiter: 5 requests/s per base, 30 s penalty after a 429
     minWriteIntervalMs: WRITE_INTERVAL_MS,
-    // Injected faults are retried after 1 s instead of 2–30 s, so the run measures pacing, not waiting.
-    retryIntervalOverrides: { [StateName.WriteToAirtable]: 1000 },
+    // Retriers in definition order: Lambda service, Airtable 429, Airtable 5xx. A 429 keeps its real 30 s (the base is
+    // locked that long); injected 5xx are retried after 1 s instead of 2–20 s, so the run measures pacing, not waiting.
+    retryIntervalOverrides: { [StateName.WriteToAirtable]: [1000, 30_000, 1000] },
     handlers: Object.fromEntries(Object.entries(DEFAULT_HANDLERS).map(([name, handler]) => [name, timed(name, handler)])),
   });
   try {
@@ -79,10 +89,12 @@ async function main() {
       );
     }
     const messages = published.published.length + invalidBodies.length;
-    const faultPercent = DEFAULTS.airtableErrorPercent / 100;
-    pipeline.emulator!.faults.failFraction(faultPercent / 2, { status: 503, retryAfterSeconds: 1, seed: 7, operation: "write" });
-    pipeline.emulator!.faults.failFraction(faultPercent / 2, { status: 429, seed: 11, operation: "write" });
-    console.log(`soak: ${messages} messages (${valid.length} donations, ${duplicateCount} duplicates, ${invalidCount} invalid), ${DEFAULTS.airtableErrorPercent}% Airtable errors injected`);
+    pipeline.emulator!.faults.failFraction(DEFAULTS.airtable503Percent / 100, { status: 503, retryAfterSeconds: 1, seed: 7, operation: "write" });
+    pipeline.emulator!.faults.failFraction(DEFAULTS.airtable429Percent / 100, { status: 429, seed: 11, operation: "write" });
+    console.log(
+      `soak: ${messages} messages (${valid.length} donations, ${duplicateCount} duplicates, ${invalidCount} invalid); ` +
+        `Airtable faults injected on writes: ${DEFAULTS.airtable503Percent}% 503, ${DEFAULTS.airtable429Percent}% 429`,
+    );
 
     // Act: executions back to back until the queue is empty, as the schedule would with a backlog.
     const summaries: DrainSummary[] = [];
