@@ -14,7 +14,7 @@ import {
   tableFrom,
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
-import { effectiveSqsEndpoint, emulatorUrl, probe, serverChoice } from "./servers";
+import { effectiveSqsEndpoint, emulatorUrl, probe, serverChoice, stackWriteIntervalMs } from "./servers";
 
 const USAGE = `Usage: npm run run-once -- [options]
 
@@ -60,7 +60,13 @@ async function main(argv: string[]): Promise<number> {
   const { startLocalPipeline, synthesizeWorkflowCached } = await loadPipeline();
   const workflow = await synthesizeWorkflowCached();
   // sqsEndpoint and airtable given: startLocalPipeline starts nothing, it only wires the state machine to them.
-  const pipeline = await startLocalPipeline({ workflow, sqsEndpoint, airtable, tableName });
+  const pipeline = await startLocalPipeline({
+    workflow,
+    sqsEndpoint,
+    airtable,
+    tableName,
+    minWriteIntervalMs: stackWriteIntervalMs(workflow),
+  });
   try {
     const summary = await pipeline.workflow.execute();
     console.log(values.json ? JSON.stringify(summary, null, 2) : summaryLine(summary));

@@ -22,7 +22,7 @@ import {
   tableFrom,
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
-import { emulatorConfigFor, serverChoice } from "./servers";
+import { emulatorConfigFor, serverChoice, stackWriteIntervalMs } from "./servers";
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -45,6 +45,9 @@ Environment:
 Ctrl-C (or SIGTERM) stops scheduling, waits for the execution in flight, closes the servers and exits 0. A second
 Ctrl-C aborts at once: the messages that execution held reappear in the queue after their visibility timeout.
 `;
+
+/** Signals this soon after the first are echoes of it, not a second Ctrl-C (see `stop`). */
+const SIGNAL_ECHO_MS = 1000;
 
 /** The queue's depth, visible + in flight; undefined if it cannot be read just now. */
 async function queueDepth(pipeline: LocalPipeline): Promise<number | undefined> {
@@ -80,6 +83,8 @@ function showProgress(pipeline: LocalPipeline): () => void {
     const depth = await queueDepth(pipeline);
     const written = recordsWritten(pipeline);
     if (stopped || depth === undefined) return;
+    // An execution that finds the queue empty ends within a second or two: no line for it.
+    if (!shown && depth === 0 && (written ?? 0) === (writtenBefore ?? 0)) return;
     const so = written === undefined || writtenBefore === undefined ? "" : `, ${written - writtenBefore} written so far`;
     process.stdout.write(`\r\x1b[2Kdraining… ${depth} left in queue${so}`);
     shown = true;
@@ -128,12 +133,14 @@ async function main(argv: string[]): Promise<number> {
     emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
+    minWriteIntervalMs: stackWriteIntervalMs(workflow),
   });
 
   const { Attributes } = await pipeline.sqs.send(
     new GetQueueAttributesCommand({ QueueUrl: pipeline.queueUrls.source, AttributeNames: ["VisibilityTimeout"] }),
   );
-  const visibilityTimeout = Attributes?.VisibilityTimeout ?? "?";
+  const visibility = Number(Attributes?.VisibilityTimeout);
+  const visibilityTimeout = Number.isFinite(visibility) ? `${visibility} s, about ${Math.ceil(visibility / 60)} min` : "see the queue";
 
   console.log(`SQS:      ${pipeline.sqsEndpoint}${choice.sqsEndpoint ? ` (from ${ENV.sqsEndpoint})` : ` (data in ${CLI_DEFAULTS.sqsDataDir})`}`);
   console.log(`  queue:  ${pipeline.queueUrls.source}`);
@@ -181,14 +188,19 @@ async function main(argv: string[]): Promise<number> {
   tick();
 
   return new Promise<number>((resolve) => {
+    let firstSignalAt = 0;
     const stop = (signal: string) => {
+      // tsx relays a signal again when its child (this process, busy in an execution) does not acknowledge it within
+      // 30 ms: one Ctrl-C can arrive twice. A second Ctrl-C counts only after a moment.
+      if (stopping && Date.now() - firstSignalAt < SIGNAL_ECHO_MS) return;
       if (stopping) {
-        console.log(`\n${signal} again: aborting now; messages the execution held reappear in the queue after their visibility timeout (${visibilityTimeout} s)`);
+        console.log(`\n${signal} again: aborting now; messages the execution held reappear in the queue after their visibility timeout (${visibilityTimeout})`);
         // Best effort: flush the emulator's data file, but do not wait on the execution.
         void Promise.race([pipeline.emulator?.flush(), new Promise((r) => setTimeout(r, 1000))]).finally(() => process.exit(130));
         return;
       }
       stopping = true;
+      firstSignalAt = Date.now();
       clearInterval(timer);
       const waiting = inFlight;
       if (waiting) {
