@@ -304,6 +304,33 @@ describe("DonationWriter against the Airtable emulator", () => {
       expect(error.name).toBe(ErrorName.AirtableUnavailable);
       expect(elapsed).toBeGreaterThanOrEqual(195);
     });
+
+    it("keeps 5 concurrent paced writers under Airtable's rate limit: no 429 from a rate-limited base", async () => {
+      // Arrange: an emulator that enforces 5 requests/s per base, and the Map's 5 writers paced by writeIntervalMs
+      const limited = await startAirtableEmulator({ port: 0 });
+      try {
+        const concurrency = 5;
+        const writer = () =>
+          new DonationWriter(target({ endpointUrl: limited.url, minWriteIntervalMs: writeIntervalMs(concurrency) }));
+        const ids = (slot: number, round: number) => `00000000-0000-4000-8000-0000000${slot}${round}000`.slice(-36);
+
+        // Act: each slot writes 3 donations back to back, as one Map slot would
+        await Promise.all(
+          Array.from({ length: concurrency }, async (_, slot) => {
+            const w = writer();
+            for (let round = 0; round < 3; round++) await w.upsert(donation({ Id: ids(slot, round) }));
+          }),
+        );
+
+        // Assert
+        const stats = limited.stats();
+        expect(stats.requests).toBe(15);
+        expect(stats.rateLimited).toBe(0);
+        expect(limited.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME)).toHaveLength(15);
+      } finally {
+        await limited.close();
+      }
+    });
   });
 });
 
