@@ -51,7 +51,7 @@ export const WRITE_INTERVAL_MS = writeIntervalMs(MAP_MAX_CONCURRENCY);
 export const FUNCTION_TIMEOUT_SECONDS = { validate: 10, writeToAirtable: 30, deleteMessage: 10 } as const;
 export const AIRTABLE_REQUEST_TIMEOUT_MS = 10_000;
 
-/** Batches one execution drains at most: sized from the worst-case history in `DrainDonations.test.ts`. */
+/** Batches one execution drains at most: sized from the worst-case history (checked in `stacks/Workflow.test.ts`). */
 export const MAX_BATCHES_PER_EXECUTION = 15;
 
 /** How often SQS delivers a message before its own redrive policy moves it to the DLQ (a backstop only). */

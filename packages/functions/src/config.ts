@@ -1,4 +1,6 @@
-import { type AirtableTarget, ConfigName, EnvName, PipelineConfigurationError } from "@fundraise-sync/core";
+import type { AirtableTarget } from "@fundraise-sync/core/airtable-writer";
+import { PipelineConfigurationError } from "@fundraise-sync/core/errors";
+import { ConfigName, EnvName } from "@fundraise-sync/core/names";
 
 /**
  * The one place where handler configuration is read, identical in Lambda, under `sst dev` and in the local runtime.

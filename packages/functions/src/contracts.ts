@@ -1,4 +1,5 @@
-import type { DonationCreatedEvent, ReceivedMessage } from "@fundraise-sync/core";
+import type { DonationCreatedEvent } from "@fundraise-sync/core/donation-event";
+import type { ReceivedMessage } from "@fundraise-sync/core/queue";
 
 /**
  * The payloads the state machine sends each handler and gets back. The stack builds these shapes in its

@@ -1,5 +1,5 @@
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { deleteMessage } from "@fundraise-sync/core";
+import { deleteMessage } from "@fundraise-sync/core/queue";
 import type { DeleteMessageInput, DeleteMessageOutput } from "./contracts";
 
 // Created lazily so the local runtime can set the endpoint and region before the first call.

@@ -1,4 +1,5 @@
-import { findEarlierCopy, parseDonationEvent } from "@fundraise-sync/core";
+import { parseDonationEvent } from "@fundraise-sync/core/donation-event";
+import { findEarlierCopy } from "@fundraise-sync/core/duplicates";
 import type { ValidateInput, ValidateOutput } from "./contracts";
 
 /** Validate: parses one message against the DonationCreated contract. Throws InvalidDonationEventError if it is not. */

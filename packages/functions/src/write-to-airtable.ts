@@ -1,4 +1,4 @@
-import { DonationWriter } from "@fundraise-sync/core";
+import { DonationWriter } from "@fundraise-sync/core/airtable-writer";
 import { readAirtableTarget } from "./config";
 import type { WriteToAirtableInput, WriteToAirtableOutput } from "./contracts";
 
