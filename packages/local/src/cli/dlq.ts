@@ -38,7 +38,7 @@ const USAGE = `Usage: npm run dlq -- <command> [options]
 
 Commands:
   list                 every message in the dead-letter queue with why it is there; reads without consuming
-                       (each message is hidden for up to ${CLI_DEFAULTS.listVisibilityTimeoutSeconds} s while listing, then made visible again)
+                       (each message is hidden while listing, then visible again ${CLI_DEFAULTS.restoreVisibilitySeconds} s after)
     --json             as a JSON array (bodies in full)
   redrive              moves the DLQ's messages back to the donations queue: the original body byte for byte,
                        without the reason attributes; each is deleted from the DLQ only after its copy was sent
@@ -121,21 +121,22 @@ function block(letter: DeadLetter): string {
 async function listAll(sqs: SQSClient, dlqUrl: string): Promise<DeadLetter[]> {
   const seen = new Map<string, Message>();
   try {
-    // Short polling samples a subset of SQS's servers: one empty answer does not prove the queue empty on AWS.
-    for (let emptyAnswers = 0; emptyAnswers < 2; ) {
+    // Long polling (unlike short polling, which samples a subset of SQS's servers) makes one answer without a new
+    // message mean: nothing left to list.
+    for (;;) {
       const { Messages = [] } = await sqs.send(
         new ReceiveMessageCommand({
           QueueUrl: dlqUrl,
           MaxNumberOfMessages: SQS_MAX_MESSAGES_PER_RECEIVE,
           VisibilityTimeout: CLI_DEFAULTS.listVisibilityTimeoutSeconds,
-          WaitTimeSeconds: 0,
+          WaitTimeSeconds: CLI_DEFAULTS.receiveWaitSeconds,
           MessageAttributeNames: ["All"],
           MessageSystemAttributeNames: ["All"],
         }),
       );
       const fresh = Messages.filter((message) => message.MessageId !== undefined && !seen.has(message.MessageId));
       for (const message of fresh) seen.set(message.MessageId!, message);
-      emptyAnswers = fresh.length === 0 ? emptyAnswers + 1 : 0;
+      if (fresh.length === 0) break;
     }
   } finally {
     await makeVisible(sqs, dlqUrl, [...seen.values()]);
@@ -143,14 +144,26 @@ async function listAll(sqs: SQSClient, dlqUrl: string): Promise<DeadLetter[]> {
   return [...seen.values()].map(toDeadLetter);
 }
 
+/** Makes listed messages visible again (after {@link CLI_DEFAULTS.restoreVisibilitySeconds}); says so if some could not be. */
 async function makeVisible(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<void> {
+  let failed = 0;
   for (let start = 0; start < messages.length; start += SQS_MAX_MESSAGES_PER_RECEIVE) {
     const chunk = messages.slice(start, start + SQS_MAX_MESSAGES_PER_RECEIVE);
-    await sqs.send(
+    const reply = await sqs.send(
       new ChangeMessageVisibilityBatchCommand({
         QueueUrl: queueUrl,
-        Entries: chunk.map((message, index) => ({ Id: String(index), ReceiptHandle: message.ReceiptHandle!, VisibilityTimeout: 0 })),
+        Entries: chunk.map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.ReceiptHandle!,
+          VisibilityTimeout: CLI_DEFAULTS.restoreVisibilitySeconds,
+        })),
       }),
+    );
+    failed += reply.Failed?.length ?? 0;
+  }
+  if (failed > 0) {
+    console.error(
+      `warning: ${failed} listed message(s) could not be made visible at once; they reappear after ${CLI_DEFAULTS.listVisibilityTimeoutSeconds} s`,
     );
   }
 }
@@ -170,7 +183,7 @@ async function redrive(sqs: SQSClient, dlqUrl: string, sourceUrl: string, max: n
         QueueUrl: dlqUrl,
         MaxNumberOfMessages: Math.min(SQS_MAX_MESSAGES_PER_RECEIVE, max - moved - failed.length),
         VisibilityTimeout: CLI_DEFAULTS.redriveVisibilityTimeoutSeconds,
-        WaitTimeSeconds: 0,
+        WaitTimeSeconds: CLI_DEFAULTS.receiveWaitSeconds,
       }),
     );
     const fresh = Messages.filter((message) => !attempted.has(message.MessageId ?? ""));

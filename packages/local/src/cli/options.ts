@@ -40,6 +40,14 @@ export const CLI_DEFAULTS = {
   progressIntervalMs: 1000,
   /** `dlq list` hides the messages it has read for this long, then makes them visible again at once. */
   listVisibilityTimeoutSeconds: 30,
+  /**
+   * `dlq list` then makes them visible again after this long. Not 0: fauxqs 2.4.1 with SQLite persistence (what
+   * `npm start` runs) loses a message whose visibility is changed to 0 (its `updateMessageReady` writes NULL into the
+   * NOT NULL receive-count column, the request fails after the message left the in-flight list).
+   */
+  restoreVisibilitySeconds: 1,
+  /** `dlq` receives long-poll this long: one answer then covers every SQS server, and messages a `list` just released. */
+  receiveWaitSeconds: 2,
   /** `dlq redrive` holds a message this long while it copies it back; it reappears in the DLQ if the copy fails. */
   redriveVisibilityTimeoutSeconds: 30,
   /** How long a command waits for a server to answer a probe before saying it is not running. */
@@ -206,6 +214,11 @@ export function isConnectionRefused(error: unknown): boolean {
  * line, exit 2; anything else → one line, exit 1. Never a stack trace. `main` may return an exit code.
  */
 export function runCommand(main: (argv: string[]) => Promise<number | void>): void {
+  // `npm run dlq -- list | head`: the reader left; that is not an error worth a stack trace.
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+    throw error;
+  });
   main(process.argv.slice(2)).then(
     (code) => {
       process.exitCode = code ?? 0;
