@@ -1,0 +1,192 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
+import { ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { type LocalPipeline, startLocalPipeline } from "../pipeline";
+
+const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+const TSX = path.join(ROOT, "node_modules/.bin/tsx");
+const COMMANDS = ["start", "publish", "run-once", "dlq"] as const;
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command as `npm run` does (tsx on this Node, from the repository root), never the caller's real Airtable. */
+function run(command: (typeof COMMANDS)[number], args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const { AIRTABLE_TOKEN: _t, AIRTABLE_BASE_ID: _b, QUEUE_URL: _q, DLQ_URL: _d, ...inherited } = process.env;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [TSX, `packages/local/src/cli/${command}.ts`, ...args], {
+      cwd: ROOT,
+      env: { ...inherited, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on("error", reject);
+    child.on("exit", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Nothing listens here: commands that must fail before any network call are pointed at it. */
+const DEAD_QUEUE_URL = "http://127.0.0.1:9/000000000000/FundraiseDonations";
+
+describe("the local commands", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "fundraise-cli-"));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it.each(COMMANDS)("%s --help prints its usage and exits 0", async (command) => {
+    // Act
+    const result = await run(command, ["--help"]);
+
+    // Assess
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/^Usage: npm /);
+    expect(result.stderr).toBe("");
+  });
+
+  it.each([
+    ["start", ["--bogus"]],
+    ["publish", ["--bogus"]],
+    ["run-once", ["--bogus"]],
+    ["dlq", ["list", "--bogus"]],
+    ["start", ["--every", "soon"]],
+    ["publish", ["--count", "0"]],
+    ["dlq", ["purge"]],
+  ] as const)("%s %j: one line on stderr starting error:, exit 2", async (command, args) => {
+    // Act
+    const result = await run(command, [...args]);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/^error: /);
+  });
+
+  it("refuses an oversized event from a file with the size message, exit 2, nothing sent", async () => {
+    // Arrange
+    const file = path.join(dir, "oversized.ndjson");
+    const big = sampleDonation({ DonorDisplayName: "x".repeat(MAX_EVENT_BYTES) });
+    await writeFile(file, `${serializeDonationEvent(sampleDonation())}\n${serializeDonationEvent(big)}\n`);
+
+    // Act
+    const result = await run("publish", ["--file", file, "--queue-url", DEAD_QUEUE_URL]);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain(`error: Event ${big.Id} is `);
+    expect(result.stderr).toContain(`accepts at most ${MAX_EVENT_BYTES} bytes per message`);
+  });
+
+  it("refuses an invalid event in a file naming its line, exit 2", async () => {
+    // Arrange
+    const file = path.join(dir, "invalid.ndjson");
+    await writeFile(file, `${serializeDonationEvent(sampleDonation())}\n\n{"Id":"nope"}\n`);
+
+    // Act
+    const result = await run("publish", ["--file", file, "--queue-url", DEAD_QUEUE_URL]);
+
+    // Assess
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/^error: .*invalid\.ndjson line 3: Not a valid DonationCreated event: Id: must be a Guid/);
+  });
+
+  it("run-once says to run npm start first when nothing listens, exit 1", async () => {
+    // Act
+    const result = await run("run-once", ["--sqs-port", "9", "--airtable-port", "9"], { AWS_ENDPOINT_URL_SQS: "" });
+
+    // Assess
+    expect(result.code).toBe(1);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toMatch(/^error: nothing is listening at http:\/\/127\.0\.0\.1:9 \(SQS\): run `npm start` first/);
+  });
+});
+
+describe("publish, a drain, dlq list and dlq redrive, end to end", () => {
+  let pipeline: LocalPipeline;
+  let dir: string;
+  let env: Record<string, string>;
+  let queueFlags: string[];
+  beforeAll(async () => {
+    pipeline = await startLocalPipeline({
+      workflow: inject("workflow"),
+      sqsPort: 0,
+      emulator: { port: 0, rateLimit: false },
+      minWriteIntervalMs: 0,
+    });
+    dir = await mkdtemp(path.join(tmpdir(), "fundraise-cli-e2e-"));
+    env = { AWS_ENDPOINT_URL_SQS: pipeline.sqsEndpoint };
+    queueFlags = ["--queue-url", pipeline.queueUrls.source];
+  });
+  afterAll(async () => {
+    await pipeline?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("dead-letters a malformed body with its reason, lists it without consuming it, and redrives it unchanged", async () => {
+    // Arrange: one malformed body (sent raw) and three valid donations
+    const malformed = '{"Id":"not-a-guid","DonationAmount":"lots"}';
+    const file = path.join(dir, "malformed.ndjson");
+    await writeFile(file, `${malformed}\n`);
+    const raw = await run("publish", ["--raw", "--file", file, ...queueFlags], env);
+    expect(raw).toMatchObject({ code: 0, stderr: "" });
+    expect(raw.stdout).toMatch(/^published 1, failed 0/);
+    const samples = await run("publish", ["--count", "3", ...queueFlags], env);
+    expect(samples.stdout).toMatch(/^published 3, failed 0/);
+
+    // Act: one execution, in this process
+    const summary = await pipeline.workflow.execute();
+
+    // Assess: three written, the malformed one dead-lettered
+    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 4, written: 3, deadLettered: 1 });
+
+    // Act: list, twice (listing must not consume)
+    const first = await run("dlq", ["list", "--json", ...queueFlags], env);
+    const second = await run("dlq", ["list", "--json", ...queueFlags], env);
+
+    // Assess
+    expect(first).toMatchObject({ code: 0, stderr: "" });
+    const letters = JSON.parse(first.stdout) as { errorName: string; cause: string; failedState: string; body: string }[];
+    expect(letters).toHaveLength(1);
+    expect(letters[0]).toMatchObject({ errorName: ErrorName.InvalidDonationEvent, failedState: "Validate", body: malformed });
+    expect(letters[0]!.cause).toMatch(/^Not a valid DonationCreated event: Id: must be a Guid/);
+    expect(JSON.parse(second.stdout)).toHaveLength(1);
+
+    // Act: redrive
+    const redrive = await run("dlq", ["redrive", ...queueFlags], env);
+
+    // Assess: the DLQ is empty, the source queue holds the original body, byte for byte, without the reason
+    expect(redrive).toMatchObject({ code: 0, stderr: "" });
+    expect(redrive.stdout).toMatch(/^moved 1, failed 0/);
+    const { Attributes } = await pipeline.sqs.send(
+      new GetQueueAttributesCommand({
+        QueueUrl: pipeline.queueUrls.deadLetter,
+        AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+      }),
+    );
+    expect(Attributes).toMatchObject({ ApproximateNumberOfMessages: "0", ApproximateNumberOfMessagesNotVisible: "0" });
+    const { Messages = [] } = await pipeline.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: pipeline.queueUrls.source,
+        MaxNumberOfMessages: 10,
+        WaitTimeSeconds: 1,
+        MessageAttributeNames: ["All"],
+      }),
+    );
+    expect(Messages.map((message) => message.Body)).toEqual([malformed]);
+    expect(Messages[0]!.MessageAttributes ?? {}).toEqual({});
+  });
+});
