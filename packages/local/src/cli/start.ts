@@ -151,7 +151,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  ${pipeline.airtable.token}`);
   } else {
-    console.log(`Airtable: ${pipeline.airtable.endpointUrl} (the real one, from ${ENV.airtableToken}/${ENV.airtableBaseId})`);
+    console.log(`Airtable: ${pipeline.airtable.endpointUrl} (${ENV.airtableToken} and ${ENV.airtableBaseId} set: no emulator)`);
     console.log(`  base:   ${pipeline.airtable.baseId}`);
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
