@@ -225,7 +225,8 @@ export function runCommand(main: (argv: string[]) => Promise<number | void>): vo
     },
     (error: unknown) => {
       const badInput = error instanceof UsageError || error instanceof EventTooLargeError;
-      const message = error instanceof Error ? error.message : String(error);
+      let message = error instanceof Error ? error.message : String(error);
+      if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") message += " (is `npm start` already running? --help lists the port flags)";
       process.stderr.write(`error: ${message.split("\n")[0]}\n`);
       process.exit(badInput ? 2 : 1);
     },

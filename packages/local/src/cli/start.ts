@@ -124,6 +124,7 @@ async function main(argv: string[]): Promise<number> {
       : `workflow: synthesized sst.config.ts in ${seconds(Date.now() - synthStarted)} (cached in .sst/local for the next start)`,
   );
 
+  const writeIntervalMs = stackWriteIntervalMs(workflow);
   const dataFile = fromRoot(CLI_DEFAULTS.airtableDataFile);
   if (!choice.realAirtable) await mkdir(path.dirname(dataFile), { recursive: true });
   const pipeline = await startLocalPipeline({
@@ -133,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
     emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
-    minWriteIntervalMs: stackWriteIntervalMs(workflow),
+    minWriteIntervalMs: writeIntervalMs,
   });
 
   const { Attributes } = await pipeline.sqs.send(
@@ -156,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
+  if (writeIntervalMs !== undefined) console.log(`  pacing: each writer waits ${writeIntervalMs} ms between requests (the stack's)`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
