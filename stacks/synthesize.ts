@@ -8,10 +8,13 @@ import type { AslGraph } from "./timing";
 export const SYNTH_ACCOUNT = "123456789012";
 export const SYNTH_REGION = "us-east-1";
 
+/** The URL a queue's references resolve to in a synthesized definition (the local runtime replaces it). */
+export const placeholderQueueUrl = (construct: string) => `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${construct}`;
+
 /**
  * The state machine exactly as `sst deploy` would create it, with every CloudFormation reference resolved to a
  * placeholder that names the construct behind it, e.g. `arn:aws:lambda:us-east-1:123456789012:function:Validate`
- * or `https://sqs.us-east-1.amazonaws.com/123456789012/DonationsQueue`.
+ * or the queue URL {@link placeholderQueueUrl} gives for `DonationsQueue`.
  */
 export interface SynthesizedWorkflow {
   /** The CloudFormation template of the Workflow stack. */
@@ -94,7 +97,7 @@ export function resolveReferences(value: unknown, template: Record<string, any>,
   const ref = (logicalId: string): string => {
     if (pseudo[logicalId]) return pseudo[logicalId];
     const name = nameOf(logicalId);
-    if (typeOf(logicalId) === "AWS::SQS::Queue") return `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${name}`;
+    if (typeOf(logicalId) === "AWS::SQS::Queue") return placeholderQueueUrl(name);
     return name;
   };
   const getAtt = (logicalId: string, attribute: string): string => {
@@ -103,9 +106,7 @@ export function resolveReferences(value: unknown, template: Record<string, any>,
       case "AWS::Lambda::Function":
         return `arn:aws:lambda:${SYNTH_REGION}:${SYNTH_ACCOUNT}:function:${name}`;
       case "AWS::SQS::Queue":
-        return attribute === "QueueUrl"
-          ? `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/${name}`
-          : `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${name}`;
+        return attribute === "QueueUrl" ? placeholderQueueUrl(name) : `arn:aws:sqs:${SYNTH_REGION}:${SYNTH_ACCOUNT}:${name}`;
       default:
         return `${name}.${attribute}`;
     }

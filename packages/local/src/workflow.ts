@@ -5,7 +5,7 @@ import { handler as deleteMessage } from "@fundraise-sync/functions/delete-messa
 import { handler as validate } from "@fundraise-sync/functions/validate";
 import { handler as writeToAirtable } from "@fundraise-sync/functions/write-to-airtable";
 import { StateName } from "../../../stacks/drain-definition";
-import type { SynthesizedWorkflow } from "../../../stacks/synthesize";
+import { placeholderQueueUrl, type SynthesizedWorkflow } from "../../../stacks/synthesize";
 import type { AslGraph, AslState } from "../../../stacks/timing";
 
 /** A Lambda handler as the state machine calls it: JSON in, JSON out, a named error thrown on failure. */
@@ -174,7 +174,7 @@ function pointAtLocalQueues(definition: AslGraph, constructIds: Record<string, s
   let text = JSON.stringify(definition);
   for (const [construct, url] of Object.entries(queueUrls)) {
     if (!Object.values(constructIds).includes(construct)) throw new Error(`The stack has no queue ${construct}`);
-    text = text.replaceAll(`https://sqs.us-east-1.amazonaws.com/123456789012/${construct}`, url);
+    text = text.replaceAll(placeholderQueueUrl(construct), url);
   }
   return JSON.parse(text);
 }
