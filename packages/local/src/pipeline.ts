@@ -28,7 +28,7 @@ export interface LocalPipelineOptions {
   /** Write to this Airtable (the real one, say) instead of starting the emulator. */
   airtable?: { endpointUrl?: string; token: string; baseId: string };
   tableName: string;
-  /** Pacing of Airtable writes; the stack's value by default (Airtable's 5 requests/s). */
+  /** Pacing of Airtable writes; by default the stack's (`AIRTABLE_MIN_WRITE_INTERVAL_MS` of WriteToAirtable). */
   minWriteIntervalMs?: number;
   retryIntervalOverrides?: LocalWorkflowOptions["retryIntervalOverrides"];
   handlers?: LocalWorkflowOptions["handlers"];
@@ -50,6 +50,8 @@ export interface LocalPipeline {
   emulator?: AirtableEmulator;
   airtable: { endpointUrl: string; token: string; baseId: string; tableName: string };
   workflow: LocalWorkflow;
+  /** The write pacing the handlers run with (ms). */
+  writeIntervalMs: number;
   close(): Promise<void>;
 }
 
@@ -91,7 +93,7 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
         tableName: settings.tableName,
       };
     }
-    configureHandlers(airtable, settings.minWriteIntervalMs);
+    configureHandlers(settings.workflow, airtable, settings.minWriteIntervalMs);
 
     const workflow = new LocalWorkflow({
       workflow: settings.workflow,
@@ -107,6 +109,7 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       emulator,
       airtable,
       workflow,
+      writeIntervalMs: Number(process.env[EnvName.AirtableMinWriteIntervalMs] ?? 0),
       close: async () => {
         for (const close of closers.reverse()) await close();
       },
@@ -118,10 +121,16 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
 }
 
 /**
- * Sets what SST sets in Lambda (`SST_Secret_value_…`, `SST_Parameter_value_…`) and the stack's plain environment,
- * so the handlers read their configuration exactly as deployed.
+ * Sets what SST sets in Lambda (`SST_Secret_value_…`, `SST_Parameter_value_…`) and the stack's plain environment
+ * (request timeout, write pacing, read from the template), so the handlers read their configuration as deployed.
+ * A variable already set in this process wins, so a test or a user can override one.
  */
-function configureHandlers(airtable: LocalPipeline["airtable"], minWriteIntervalMs: number | undefined) {
+function configureHandlers(
+  workflow: LocalPipelineOptions["workflow"],
+  airtable: LocalPipeline["airtable"],
+  minWriteIntervalMs: number | undefined,
+) {
+  for (const [name, value] of Object.entries(stackEnvironment(workflow))) process.env[name] ??= value;
   process.env.SST_APP ??= "fundraise-sync";
   process.env.SST_STAGE ??= "local";
   process.env[`SST_Secret_value_${ConfigName.AirtableToken}`] = airtable.token;
@@ -129,6 +138,18 @@ function configureHandlers(airtable: LocalPipeline["airtable"], minWriteInterval
   process.env[`SST_Parameter_value_${ConfigName.AirtableTableName}`] = airtable.tableName;
   process.env[EnvName.AirtableEndpointUrl] = airtable.endpointUrl;
   if (minWriteIntervalMs !== undefined) process.env[EnvName.AirtableMinWriteIntervalMs] = String(minWriteIntervalMs);
+}
+
+/** The plain (non-SST) environment variables the stack gives its functions, from the synthesized template. */
+export function stackEnvironment(workflow: LocalPipelineOptions["workflow"]): Record<string, string> {
+  const environment: Record<string, string> = {};
+  for (const resource of Object.values(workflow.template.Resources as Record<string, any>)) {
+    if (resource.Type !== "AWS::Lambda::Function") continue;
+    for (const [name, value] of Object.entries(resource.Properties?.Environment?.Variables ?? {})) {
+      if (!name.startsWith("SST_") && typeof value === "string") environment[name] = value;
+    }
+  }
+  return environment;
 }
 
 /** The stack's queue attributes, read from the synthesized template, so local queues behave like deployed ones. */

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { AIRTABLE_REQUESTS_PER_SECOND, SqsEventBus, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { StateName } from "../../../../stacks/drain-definition";
-import { MAP_MAX_CONCURRENCY, WRITE_INTERVAL_MS } from "../../../../stacks/settings";
+import { MAP_MAX_CONCURRENCY } from "../../../../stacks/settings";
 import { synthesizeWorkflowCached } from "../../../../stacks/synthesize";
 import { startLocalPipeline } from "../pipeline";
 import { accountFor, queueDepth } from "../testing";
@@ -62,7 +62,6 @@ async function main() {
     workflow,
     sqsPort: 0,
     emulator: { port: 0 }, // Airtable's real limiter: 5 requests/s per base, 30 s penalty after a 429
-    minWriteIntervalMs: WRITE_INTERVAL_MS,
     // Retriers in definition order: Lambda service, Airtable 429, Airtable 5xx. A 429 keeps its real 30 s (the base is
     // locked that long); injected 5xx are retried after 1 s instead of 2–20 s, so the run measures pacing, not waiting.
     retryIntervalOverrides: { [StateName.WriteToAirtable]: [1000, 30_000, 1000] },
@@ -149,7 +148,7 @@ async function main() {
       stateTransitions: transitions,
       stateTransitionsPerMessage: Number((transitions / messages).toFixed(2)),
       mapConcurrency: MAP_MAX_CONCURRENCY,
-      writeIntervalMs: WRITE_INTERVAL_MS,
+      writeIntervalMs: pipeline.writeIntervalMs,
       costPer1000DonationsUsd: Number(((costOf(usage) / messages) * 1000).toFixed(4)),
       idleMonthCostUsd: Number(idleMonthCost(5, emptyRun).toFixed(2)),
       usage,

@@ -6,15 +6,11 @@ import { summaryLine } from "./format";
 import {
   CLI_DEFAULTS,
   ENV,
-  airtablePortFrom,
-  localTokenFrom,
   parseCommandLine,
   runCommand,
-  sqsPortFrom,
-  tableFrom,
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
-import { effectiveSqsEndpoint, emulatorUrl, probe, serverChoice, stackWriteIntervalMs } from "./servers";
+import { SERVER_FLAGS, effectiveSqsEndpoint, emulatorUrl, localServersFrom, probe } from "./servers";
 
 const USAGE = `Usage: npm run run-once -- [options]
 
@@ -37,19 +33,13 @@ Exit codes: 0 the execution succeeded (or found nothing to do); 1 a server unrea
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     json: { type: "boolean" },
-    "sqs-port": { type: "string" },
-    "airtable-port": { type: "string" },
-    token: { type: "string" },
-    table: { type: "string" },
+    ...SERVER_FLAGS,
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const choice = serverChoice(sqsPortFrom(values["sqs-port"]));
-  const airtablePort = airtablePortFrom(values["airtable-port"]);
-  const token = localTokenFrom(values.token);
-  const tableName = tableFrom(values.table);
+  const { choice, airtablePort, token, tableName } = localServersFrom(values);
   const sqsEndpoint = effectiveSqsEndpoint(choice);
   const localAirtable = { endpointUrl: emulatorUrl(airtablePort), token, baseId: CLI_DEFAULTS.baseId };
   const airtable = choice.realAirtable ?? localAirtable;
@@ -65,7 +55,6 @@ async function main(argv: string[]): Promise<number> {
     sqsEndpoint,
     airtable,
     tableName,
-    minWriteIntervalMs: stackWriteIntervalMs(workflow),
   });
   try {
     const summary = await pipeline.workflow.execute();

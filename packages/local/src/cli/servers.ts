@@ -1,16 +1,37 @@
 /** What `npm start` and `npm run run-once` both resolve: which SQS and which Airtable the pipeline talks to. */
 import { DEFAULT_EMULATOR_CONFIG, type EmulatorConfig } from "@fundraise-sync/airtable-emulator";
-import { EnvName } from "@fundraise-sync/core";
 import {
+  airtablePortFrom,
   CLI_DEFAULTS,
   CommandFailure,
   ENV,
   flagOrEnv,
   localAirtableUrl,
   localSqsEndpoint,
+  localTokenFrom,
   parseUrl,
   realAirtableFromEnv,
+  sqsPortFrom,
+  tableFrom,
 } from "./options";
+
+/** The flags `npm start` and `npm run run-once` share: which local servers, which token and table. */
+export const SERVER_FLAGS = {
+  "sqs-port": { type: "string" },
+  "airtable-port": { type: "string" },
+  token: { type: "string" },
+  table: { type: "string" },
+} as const;
+
+/** Resolves {@link SERVER_FLAGS} (flags, then environment, then defaults), checked. */
+export function localServersFrom(values: { "sqs-port"?: string; "airtable-port"?: string; token?: string; table?: string }) {
+  return {
+    choice: serverChoice(sqsPortFrom(values["sqs-port"])),
+    airtablePort: airtablePortFrom(values["airtable-port"]),
+    token: localTokenFrom(values.token),
+    tableName: tableFrom(values.table),
+  };
+}
 
 export interface ServerChoice {
   /** An SQS server that is already running (`AWS_ENDPOINT_URL_SQS`), or undefined for the local one on `sqsPort`. */
@@ -49,18 +70,4 @@ export async function probe(url: string, what: string, hint: string): Promise<vo
     const reason = (error as Error).name === "TimeoutError" ? "no answer" : "nothing is listening";
     throw new CommandFailure(`${reason} at ${url} (${what}): ${hint}`);
   }
-}
-
-/**
- * The write pacing the stack gives WriteToAirtable (`AIRTABLE_MIN_WRITE_INTERVAL_MS` in its Lambda environment), read
- * from the synthesized template: the handlers default to no pacing, and against a rate-limited Airtable (the emulator
- * has the real 5 requests/s on) unpaced writers earn 429s and a 30 s penalty.
- */
-export function stackWriteIntervalMs(workflow: { template: Record<string, any>; constructIds: Record<string, string> }): number | undefined {
-  for (const [logicalId, resource] of Object.entries(workflow.template.Resources as Record<string, any>)) {
-    if (resource.Type !== "AWS::Lambda::Function" || workflow.constructIds[logicalId] !== "WriteToAirtable") continue;
-    const value = resource.Properties?.Environment?.Variables?.[EnvName.AirtableMinWriteIntervalMs];
-    return value === undefined ? undefined : Number(value);
-  }
-  return undefined;
 }

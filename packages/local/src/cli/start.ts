@@ -11,18 +11,14 @@ import { failureLine, isIdle, seconds, summaryLine, timestamp } from "./format";
 import {
   CLI_DEFAULTS,
   ENV,
-  airtablePortFrom,
   flagOrEnv,
   fromRoot,
-  localTokenFrom,
   parseCommandLine,
   parsePositiveSeconds,
   runCommand,
-  sqsPortFrom,
-  tableFrom,
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
-import { emulatorConfigFor, serverChoice, stackWriteIntervalMs } from "./servers";
+import { SERVER_FLAGS, emulatorConfigFor, localServersFrom } from "./servers";
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -98,20 +94,14 @@ function showProgress(pipeline: LocalPipeline): () => void {
 
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
-    "sqs-port": { type: "string" },
-    "airtable-port": { type: "string" },
-    token: { type: "string" },
-    table: { type: "string" },
+    ...SERVER_FLAGS,
     every: { type: "string" },
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const choice = serverChoice(sqsPortFrom(values["sqs-port"]));
-  const airtablePort = airtablePortFrom(values["airtable-port"]);
-  const token = localTokenFrom(values.token);
-  const tableName = tableFrom(values.table);
+  const { choice, airtablePort, token, tableName } = localServersFrom(values);
   const everyText = flagOrEnv(values.every, ENV.everySeconds);
   const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
 
@@ -124,7 +114,6 @@ async function main(argv: string[]): Promise<number> {
       : `workflow: synthesized sst.config.ts in ${seconds(Date.now() - synthStarted)} (cached in .sst/local for the next start)`,
   );
 
-  const writeIntervalMs = stackWriteIntervalMs(workflow);
   const dataFile = fromRoot(CLI_DEFAULTS.airtableDataFile);
   if (!choice.realAirtable) await mkdir(path.dirname(dataFile), { recursive: true });
   const pipeline = await startLocalPipeline({
@@ -134,7 +123,6 @@ async function main(argv: string[]): Promise<number> {
     emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
-    minWriteIntervalMs: writeIntervalMs,
   });
 
   const { Attributes } = await pipeline.sqs.send(
@@ -157,7 +145,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
-  if (writeIntervalMs !== undefined) console.log(`  pacing: each writer waits ${writeIntervalMs} ms between requests (the stack's)`);
+  console.log(`  pacing: each writer waits ${pipeline.writeIntervalMs} ms between requests (the stack's)`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
