@@ -41,7 +41,7 @@ export function settingsFor(stage: string): StageSettings & { airtableBaseId: st
 }
 
 /**
- * Map concurrency: 5 writers, each holding its slot for {@link WRITE_INTERVAL_MS}, keep a base at Airtable's 5
+ * Map concurrency: 5 writers, each waiting {@link WRITE_INTERVAL_MS} after Airtable answers, keep a base at Airtable's 5
  * requests/second without a 429 (a 429 costs 30 s of the base's throughput).
  */
 export const MAP_MAX_CONCURRENCY = 5;
