@@ -317,6 +317,13 @@ describe("the Workflow stack", () => {
         ]);
       });
 
+      it("starts only itself (a drain that reaches its cap continues in a new execution)", () => {
+        // Assert
+        expect(resourcesFor("states:StartExecution")).toEqual([
+          `arn:aws:states:${SYNTH_REGION}:${SYNTH_ACCOUNT}:stateMachine:${STAGE}-fundraise-sync-DrainDonations`,
+        ]);
+      });
+
       it("has a wildcard resource only for CloudWatch Logs delivery, which takes no narrower resource", () => {
         // Assert
         for (const s of statements.filter((s) => s.resources.includes("*"))) {
@@ -470,11 +477,12 @@ describe("the drain definition", () => {
       expect(state(definition, "CountBatch").Parameters).toMatchObject({ "batches.$": "States.MathAdd($.drain.batches, 1)" });
       const keepDraining = state(definition, "KeepDraining");
       expect(keepDraining.Choices).toEqual([{ Variable: "$.drain.batches", NumericLessThan: MAX_BATCHES_PER_EXECUTION, Next: "ReceiveBatch" }]);
-      expect(keepDraining.Default).toBe("DrainComplete");
+      expect(keepDraining.Default).toBe("ContinueInNewExecution");
     });
 
     it("keeps the worst-case execution history under Step Functions' 25,000 events", () => {
-      // Why this bounds the history: an execution runs the guard once, then the receive loop. KeepDraining sends it
+      // Why this bounds the history: an execution runs the guard once (or skips it as a continuation), then the
+      // receive loop, then at most one ContinueInNewExecution: a backlog beyond the cap goes on in a fresh history. KeepDraining sends it
       // back to ReceiveBatch only while the batch counter (0 at StartDrain, +1 at CountBatch) is below the cap, so the
       // loop body runs at most MAX_BATCHES_PER_EXECUTION times; an empty receive leaves through AnyMessages with
       // fewer events than a full pass. Each pass is ReceiveBatch (every retry), AnyMessages, the Map state (entered,
@@ -492,9 +500,11 @@ describe("the drain definition", () => {
       const EXECUTION_STARTED_AND_ENDED = 2;
       const guard =
         EXECUTION_STARTED_AND_ENDED +
+        events("IsContinuation") +
         events("CheckForRunningDrain") +
         events("IsAnotherDrainRunning") +
         events("StartDrain") +
+        events("ContinueInNewExecution") +
         events("DrainComplete");
 
       // Act

@@ -106,6 +106,9 @@ export function Workflow({ stack, app }: StackContext) {
     logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: settings.logExecutionData },
   });
 
+  // ContinueInNewExecution (a raw ASL state, so CDK cannot derive this grant) starts this machine, and only it.
+  stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachineArn] }));
+
   new events.Rule(stack, "DrainSchedule", {
     description: "Starts a drain of the donations queue",
     schedule: events.Schedule.expression(settings.schedule),

@@ -13,6 +13,7 @@ import { type AslGraph, worstCaseBatchSeconds } from "./timing";
 
 /** State names: what people read in the Step Functions console, and what the local runtime and tests key on. */
 export const StateName = {
+  IsContinuation: "IsContinuation",
   CheckForRunningDrain: "CheckForRunningDrain",
   IsAnotherDrainRunning: "IsAnotherDrainRunning",
   AnotherDrainIsRunning: "AnotherDrainIsRunning",
@@ -22,6 +23,7 @@ export const StateName = {
   ProcessBatch: "ProcessBatch",
   CountBatch: "CountBatch",
   KeepDraining: "KeepDraining",
+  ContinueInNewExecution: "ContinueInNewExecution",
   DrainComplete: "DrainComplete",
   // Inside ProcessBatch, once per message:
   Validate: "Validate",
@@ -237,6 +239,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
   }).addRetry(RetryPolicy.queueCall);
 
 
+  const startDrain = new sfn.Pass(stack, StateName.StartDrain, {
+    result: sfn.Result.fromObject({ batches: 0, received: 0 }),
+    resultPath: "$.drain",
+  }).next(receiveBatch);
+
   const countBatch = new sfn.Pass(stack, StateName.CountBatch, {
     parameters: {
       batches: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt("$.drain.batches"), 1),
@@ -249,6 +256,27 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     resultPath: "$.drain",
   });
 
+  // At the cap a backlog is not left for the next scheduled run: a fresh execution (a fresh history) carries on at
+  // once. It skips the overlap guard, which would see this execution still running; this one ends right after.
+  const continueInNewExecution = new sfn.CustomState(stack, StateName.ContinueInNewExecution, {
+    stateJson: {
+      Type: "Task",
+      Comment: "The cap is reached and the queue may hold more: start a new execution to keep draining",
+      Resource: "arn:aws:states:::states:startExecution",
+      Parameters: {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        // Raw ASL (a CustomState renders no CDK tokens): `.$` keys take paths.
+        Input: { [`${CONTINUED_FROM}.$`]: "$$.Execution.Id", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id" },
+      },
+      ResultPath: null,
+      TimeoutSeconds: 30,
+    },
+  })
+    .addRetry(RetryPolicy.queueCall)
+    // If it cannot start, the next scheduled run drains the rest: nothing is lost, only delayed.
+    .addCatch(drainComplete, { errors: [sfn.Errors.ALL], resultPath: "$.continuationFailure" })
+    .next(drainComplete);
+
   receiveBatch.next(
     new sfn.Choice(stack, StateName.AnyMessages)
       .when(
@@ -258,13 +286,13 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
             comment: `Receive again until the queue is empty, at most ${MAX_BATCHES_PER_EXECUTION} batches per execution`,
           })
             .when(sfn.Condition.numberLessThan("$.drain.batches", MAX_BATCHES_PER_EXECUTION), receiveBatch)
-            .otherwise(drainComplete),
+            .otherwise(continueInNewExecution),
         ),
       )
       .otherwise(drainComplete),
   );
 
-  const chain = new tasks.CallAwsService(stack, StateName.CheckForRunningDrain, {
+  const guard = new tasks.CallAwsService(stack, StateName.CheckForRunningDrain, {
     comment: "Overlap guard: two drains at once could write one event twice",
     service: "sfn",
     action: "listExecutions",
@@ -279,15 +307,20 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     .next(
       new sfn.Choice(stack, StateName.IsAnotherDrainRunning)
         .when(sfn.Condition.numberGreaterThan("$.guard.running", 1), new sfn.Succeed(stack, StateName.AnotherDrainIsRunning))
-        .otherwise(
-          new sfn.Pass(stack, StateName.StartDrain, { result: sfn.Result.fromObject({ batches: 0, received: 0 }), resultPath: "$.drain" }).next(
-            receiveBatch,
-          ),
-        ),
+        .otherwise(startDrain),
     );
+
+  const chain = new sfn.Choice(stack, StateName.IsContinuation, {
+    comment: "A continuation of a drain that reached its cap skips the overlap guard (its predecessor is ending)",
+  })
+    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), startDrain)
+    .otherwise(guard);
 
   return { chain, visibilityTimeoutSeconds };
 }
+
+/** The input key that marks an execution started by {@link StateName.ContinueInNewExecution}. */
+export const CONTINUED_FROM = "continuedFrom";
 
 /** Slack for Step Functions' own scheduling between states, beyond the tasks' worst case. */
 const VISIBILITY_MARGIN_SECONDS = 60;

@@ -3,6 +3,7 @@ import { DEFAULT_BASE_ID, startAirtableEmulator } from "@fundraise-sync/airtable
 import { DeadLetterAttribute, ErrorName, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { StateName } from "../../../stacks/drain-definition";
+import { MAX_BATCHES_PER_EXECUTION } from "../../../stacks/settings";
 import { type LocalPipeline, startLocalPipeline } from "./pipeline";
 import { accountFor, donationRecords, queueDepth, readDeadLetters } from "./testing";
 
@@ -135,6 +136,23 @@ describe("the synthesized drain, executed locally", () => {
 
     // Assert
     expect(summary).toMatchObject({ status: "SUCCEEDED", received: 35, written: 35 });
+    const outcome = await accountFor(pipeline, { validIds: donations.map((donation) => donation.Id), invalidBodies: [] });
+    expect(outcome).toMatchObject({ missing: [], duplicated: [], leftInSourceQueue: 0 });
+  });
+
+  it("continues a backlog beyond its batch cap in a new execution, instead of waiting for the next schedule", async () => {
+    // Arrange: five messages more than one execution may take
+    const cap = MAX_BATCHES_PER_EXECUTION * 10;
+    const donations = sampleDonations(cap + 5);
+    await bus.publish(donations);
+
+    // Act
+    const first = await pipeline.workflow.execute();
+    const continuation = await pipeline.workflow.execute();
+
+    // Assert
+    expect(first).toMatchObject({ status: "SUCCEEDED", received: cap, written: cap, continued: true });
+    expect(continuation).toMatchObject({ status: "SUCCEEDED", received: 5, written: 5, continued: false });
     const outcome = await accountFor(pipeline, { validIds: donations.map((donation) => donation.Id), invalidBodies: [] });
     expect(outcome).toMatchObject({ missing: [], duplicated: [], leftInSourceQueue: 0 });
   });

@@ -31,7 +31,10 @@ export interface LocalWorkflowOptions {
 /** What one execution did, counted from its event log. */
 export interface DrainSummary {
   executionArn: string;
+  /** SKIPPED: the overlap guard found another drain running. */
   status: "SUCCEEDED" | "FAILED" | "SKIPPED";
+  /** True when it reached the batch cap and started a continuation: run {@link LocalWorkflow.execute} again now. */
+  continued: boolean;
   received: number;
   written: number;
   /** Of `written`: records updated rather than created (a redelivered event). */
@@ -59,6 +62,8 @@ export class LocalWorkflow {
   readonly #machine: StateMachine;
   readonly #overrides: Record<string, (input: any) => Promise<any>>;
   readonly #running = new Map<string, { startDate: string }>();
+  /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
+  #pendingContinuation: Record<string, unknown> | undefined;
 
   constructor(private readonly options: LocalWorkflowOptions) {
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
@@ -71,22 +76,27 @@ export class LocalWorkflow {
     }
   }
 
-  /** Runs one execution to its end and summarizes it. Never throws for a failed execution: see `status`. */
+  /**
+   * Runs one execution to its end and summarizes it: the continuation a previous one started, if any, else a
+   * scheduled one. Never throws for a failed execution: see `status`.
+   */
   async execute(): Promise<DrainSummary> {
+    const input = this.#pendingContinuation ?? {};
+    this.#pendingContinuation = undefined;
     const id = randomUUID();
     const executionArn = `arn:aws:states:${ACCOUNT_AND_REGION}:execution:${STATE_MACHINE_NAME}:${id}`;
     const startDate = new Date().toISOString();
     const started = Date.now();
     this.#running.set(executionArn, { startDate });
     const execution = this.#machine.run(
-      {},
+      input as never,
       {
         overrides: {
           taskResourceLocalHandlers: this.#overrides,
           retryIntervalOverrides: this.options.retryIntervalOverrides,
         },
         context: {
-          Execution: { Id: executionArn, Name: id, StartTime: startDate, Input: {} },
+          Execution: { Id: executionArn, Name: id, StartTime: startDate, Input: input as never },
           StateMachine: { Id: LOCAL_STATE_MACHINE_ARN, Name: STATE_MACHINE_NAME },
         },
       },
@@ -94,6 +104,7 @@ export class LocalWorkflow {
     const summary: DrainSummary = {
       executionArn,
       status: "SUCCEEDED",
+      continued: false,
       received: 0,
       written: 0,
       updated: 0,
@@ -122,7 +133,7 @@ export class LocalWorkflow {
       this.#running.delete(executionArn);
     }
     await counting;
-    if (summary.status === "SUCCEEDED" && summary.stateTransitions <= 4) summary.status = "SKIPPED";
+    summary.continued = this.#pendingContinuation !== undefined;
     summary.durationMs = Date.now() - started;
     return summary;
   }
@@ -146,6 +157,12 @@ export class LocalWorkflow {
         return (params) => callSqs(() => sqs.send(new ReceiveMessageCommand(params)));
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
+      case "arn:aws:states:::states:startExecution":
+        // Step Functions starts it at once; locally the next execute() runs it (callers loop on `continued`).
+        return async ({ Input }: { Input: Record<string, unknown> }) => {
+          this.#pendingContinuation = Input;
+          return { ExecutionArn: `${LOCAL_STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")}:${randomUUID()}`, StartDate: new Date().toISOString() };
+        };
       case "arn:aws:states:::aws-sdk:sfn:listExecutions":
         return async () => ({
           Executions: [...this.#running].map(([executionArn, { startDate }]) => ({
@@ -234,7 +251,10 @@ interface EventLog {
 
 async function countEvents(events: AsyncIterable<EventLog>, summary: DrainSummary): Promise<void> {
   for await (const event of events) {
-    if (event.type === "StateEntered") summary.stateTransitions++;
+    if (event.type === "StateEntered") {
+      summary.stateTransitions++;
+      if (event.state?.name === StateName.AnotherDrainIsRunning) summary.status = "SKIPPED";
+    }
     if (event.type === "StateRetried") {
       summary.retried++;
       summary.stateTransitions++;

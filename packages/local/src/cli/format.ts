@@ -17,7 +17,8 @@ export function summaryLine(summary: DrainSummary): string {
   const line =
     `${summary.status} received ${summary.received}, written ${summary.written} (${summary.updated} updated), ` +
     `copies ${summary.copiesInBatch}, retried ${summary.retried}, dead-lettered ${summary.deadLettered}, ` +
-    `left ${summary.leftInQueue}, transitions ${summary.stateTransitions}, ${seconds(summary.durationMs)}`;
+    `left ${summary.leftInQueue}, transitions ${summary.stateTransitions}, ${seconds(summary.durationMs)}` +
+    (summary.continued ? ", continuing in a new execution" : "");
   return summary.error ? `${line}\n  ${failureLine(summary.error)}` : line;
 }
 

@@ -163,6 +163,8 @@ async function main(argv: string[]): Promise<number> {
           stopProgress();
           if (summary.status === "FAILED") console.log(`${timestamp()} ${summaryLine(summary)}`);
           else if (!isIdle(summary)) console.log(`${timestamp()} ${summaryLine(summary)}`);
+          // It reached its batch cap and started a continuation, which AWS would run at once: so do we.
+          if (summary.continued) setImmediate(tick);
         },
         (error: unknown) => {
           stopProgress();
