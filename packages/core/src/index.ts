@@ -9,3 +9,5 @@ export * from "./duplicates";
 export * from "./event-bus";
 export * from "./queue";
 export * from "./sample-donations";
+export * from "./airtable-schema";
+export * from "./schema-hint";
