@@ -172,9 +172,12 @@ function airtableError(json: unknown): { type?: string; message?: string } {
   return {};
 }
 
+/** fetch says only "fetch failed": the reason (ECONNREFUSED, "bad port", …) is in its cause chain. */
 function describeNetworkError(error: unknown): string {
+  let deepest = error as Error;
   for (let e: any = error; e; e = e.cause) {
     if (typeof e.code === "string") return e.code;
+    deepest = e;
   }
-  return (error as Error).message;
+  return deepest.message;
 }
