@@ -28,6 +28,12 @@ export interface LocalWorkflowOptions {
   retryIntervalOverrides?: Record<string, number | number[]>;
 }
 
+/** A message an execution received: enough to change its visibility. */
+export interface ReceivedReceipt {
+  queueUrl: string;
+  receiptHandle: string;
+}
+
 /** What one execution did, counted from its event log. */
 export interface DrainSummary {
   executionArn: string;
@@ -64,6 +70,8 @@ export class LocalWorkflow {
   readonly #running = new Map<string, { startDate: string }>();
   /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
   #pendingContinuation: Record<string, unknown> | undefined;
+  /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
+  readonly #received: ReceivedReceipt[] = [];
 
   constructor(private readonly options: LocalWorkflowOptions) {
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
@@ -81,6 +89,7 @@ export class LocalWorkflow {
    * scheduled one. Never throws for a failed execution: see `status`.
    */
   async execute(): Promise<DrainSummary> {
+    this.#received.length = 0;
     const input = this.#pendingContinuation ?? {};
     this.#pendingContinuation = undefined;
     const id = randomUUID();
@@ -138,6 +147,14 @@ export class LocalWorkflow {
     return summary;
   }
 
+  /**
+   * The receipt handles of every message the execution in progress (or the last one) received, including those it
+   * has deleted since: SQS refuses a visibility change for those, which is how a release skips them.
+   */
+  receivedReceipts(): ReceivedReceipt[] {
+    return [...this.#received];
+  }
+
   #taskFor(
     stateName: string,
     state: AslState,
@@ -154,7 +171,13 @@ export class LocalWorkflow {
           return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invokeLikeLambda(handler, Payload, timeouts[name]) };
         };
       case "arn:aws:states:::aws-sdk:sqs:receiveMessage":
-        return (params) => callSqs(() => sqs.send(new ReceiveMessageCommand(params)));
+        return async (params) => {
+          const reply = (await callSqs(() => sqs.send(new ReceiveMessageCommand(params)))) as { Messages?: { ReceiptHandle?: string }[] };
+          for (const { ReceiptHandle } of reply.Messages ?? []) {
+            if (ReceiptHandle) this.#received.push({ queueUrl: params.QueueUrl, receiptHandle: ReceiptHandle });
+          }
+          return reply;
+        };
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
       case "arn:aws:states:::states:startExecution":

@@ -1,0 +1,38 @@
+import { ChangeMessageVisibilityBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core";
+import type { ReceivedReceipt } from "./workflow";
+
+/**
+ * Seconds after which released messages are visible again. Not 0: fauxqs 2.4.1 with SQLite persistence (what
+ * `npm start` runs) loses a message whose visibility is changed to 0.
+ */
+export const RELEASE_VISIBILITY_SECONDS = 1;
+
+/**
+ * Hands the messages an aborted execution held back to the queue: they are visible again after
+ * {@link RELEASE_VISIBILITY_SECONDS} instead of the whole visibility timeout. Those it already deleted are refused by
+ * SQS and counted as `gone`. Records it had written are upserted again on redelivery, which changes nothing.
+ */
+export async function releaseMessages(
+  sqs: SQSClient,
+  receipts: readonly ReceivedReceipt[],
+  seconds = RELEASE_VISIBILITY_SECONDS,
+): Promise<{ released: number; gone: number }> {
+  let released = 0;
+  let gone = 0;
+  const byQueue = Map.groupBy(receipts, (receipt) => receipt.queueUrl);
+  for (const [queueUrl, handles] of byQueue) {
+    for (let start = 0; start < handles.length; start += SQS_MAX_MESSAGES_PER_RECEIVE) {
+      const chunk = handles.slice(start, start + SQS_MAX_MESSAGES_PER_RECEIVE);
+      const reply = await sqs.send(
+        new ChangeMessageVisibilityBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: chunk.map(({ receiptHandle }, index) => ({ Id: String(index), ReceiptHandle: receiptHandle, VisibilityTimeout: seconds })),
+        }),
+      );
+      released += reply.Successful?.length ?? 0;
+      gone += reply.Failed?.length ?? 0;
+    }
+  }
+  return { released, gone };
+}
