@@ -11,3 +11,4 @@ export * from "./queue";
 export * from "./sample-donations";
 export * from "./airtable-schema";
 export * from "./schema-hint";
+export * from "./command-line";

@@ -6,7 +6,6 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
 import { AIRTABLE_REQUESTS_PER_SECOND, SqsEventBus, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { StateName } from "../../../../stacks/drain-definition";
@@ -16,6 +15,7 @@ import { startLocalPipeline } from "../pipeline";
 import { accountFor, queueDepth } from "../testing";
 import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "../workflow";
 import { costOf, idleMonthCost } from "./cost";
+import { UsageError, parseCommandLine } from "../cli/options";
 
 const DEFAULTS = {
   count: 1000,
@@ -33,17 +33,15 @@ const DEFAULTS = {
 const LAMBDA_MEMORY_GB = 256 / 1024;
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      count: { type: "string" },
-      "inject-429": { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+  // The local commands' parser: one-line errors, exit 2 (see the README's command-line contract).
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    count: { type: "string" },
+    "inject-429": { type: "string" },
+    out: { type: "string" },
   });
   if (values.help) {
     console.log(
-      "usage: npm run bench -- [--count N (default 1000)] [--inject-429 N (default 0)] [--out FILE (default bench-results/soak.json)]",
+      "Usage: npm run bench -- [--count N (10 to 20000, default 1000)] [--inject-429 N (default 0)] [--out FILE (default bench-results/soak.json)]",
     );
     return;
   }
@@ -100,7 +98,8 @@ async function main() {
     if (inject429 > 0) pipeline.emulator!.faults.failFraction(inject429 / count, { status: 429, seed: 11, operation: "write" });
     console.log(
       `soak: ${messages} messages (${valid.length} donations, ${duplicateCount} duplicates, ${invalidCount} invalid); ` +
-        `Airtable faults injected on writes: ${DEFAULTS.airtable503Percent}% 503, about ${inject429} 429s`,
+        `Airtable faults injected on writes: ${DEFAULTS.airtable503Percent}% 503` +
+        (inject429 > 0 ? `, about ${inject429} 429s` : ", no 429s (add some with --inject-429 N)"),
     );
 
     // Act: executions back to back until the queue is empty, as the schedule would with a backlog.
@@ -179,8 +178,6 @@ written to ${out}`);
     await pipeline.close();
   }
 }
-
-class UsageError extends Error {}
 
 main().catch((error: unknown) => {
   console.error(`error: ${error instanceof Error ? error.message : String(error)}`);

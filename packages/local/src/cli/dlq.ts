@@ -181,6 +181,8 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "delete") {
     const chosen = [ids.length > 0, values.error !== undefined, values.all === true].filter(Boolean).length;
     if (chosen !== 1) throw new UsageError("delete needs exactly one of --id ID, --error NAME or --all");
+    // Checked before anything is read, so a script learns at once that it must say --yes.
+    if (!values.yes && !process.stdin.isTTY) throw new UsageError("stdin is not a terminal, so I cannot ask: add --yes to delete without asking");
     selection = ids.length > 0 ? { ids } : values.error !== undefined ? { errorName: values.error } : { all: true };
   } else if (cmd === "redrive" && ids.length > 0) {
     selection = { ids };

@@ -15,6 +15,7 @@ export const SCRIPTS = {
   dlq: "packages/local/src/cli/dlq.ts",
   airtable: "packages/local/src/cli/airtable.ts",
   bench: "packages/local/src/bench/soak.ts",
+  emulator: "packages/airtable-emulator/src/cli.ts",
 } as const;
 export type Script = keyof typeof SCRIPTS;
 
