@@ -10,7 +10,7 @@ import { EmulatorConfigError, compileConfig, type EmulatorConfig } from "./confi
 import { defaults, startAirtableEmulator, type Logger } from "./server";
 import { EmulatorDataFileError } from "./store";
 
-const USAGE = `Usage: airtable-emulator [options]
+const USAGE = `Usage: npm run emulator -- [options]    (or, from its package: airtable-emulator [options])
 
   --port N          port to listen on (default ${defaults.port}; 0 = any free port)
   --host HOST       address to bind (default ${defaults.host})

@@ -9,8 +9,10 @@ import {
   type PublishReport,
   type RawMessage,
   SqsEventBus,
+  assertFitsQueue,
   parseDonationEvent,
   sampleDonations,
+  serializeDonationEvent,
 } from "@fundraise-sync/core";
 import { probe } from "./servers";
 import {
@@ -143,15 +145,19 @@ async function main(argv: string[]): Promise<number> {
   const entries = values.file === undefined ? undefined : await readEntries(values.file, values.raw ?? false);
   const events = entries === undefined ? sampleDonations(count) : values.raw ? undefined : validate(entries);
 
+  const messages: RawMessage[] = events
+    ? events.map((event) => ({ id: event.Id, body: serializeDonationEvent(event) }))
+    : entries!.map(rawMessage);
+  // An oversized event is bad input (exit 2), found before any request.
+  assertFitsQueue(messages);
+
   const endpoint = sqsEndpointFor(queueUrl);
   ensureAwsEnvironment(endpoint, queueUrl);
   // One line when the local server is not running, rather than one failure per event.
   if (endpoint !== undefined && !isAwsUrl(endpoint)) await probe(endpoint, "SQS", "run `npm start` first");
   const sqs = sqsClient(endpoint);
   try {
-    const bus = new SqsEventBus(sqs, queueUrl);
-    // Both throw EventTooLargeError (exit 2) before sending anything if any message is over the queue's limit.
-    const report: PublishReport = events ? await bus.publish(events) : await bus.publishRaw(entries!.map(rawMessage));
+    const report: PublishReport = await new SqsEventBus(sqs, queueUrl).publishRaw(messages);
     const [first] = report.failed;
     if (report.published.length === 0 && first !== undefined && report.failed.every((failure) => failure.code === "RequestFailed")) {
       // Nothing got through and every failure is the same request error: the queue is unreachable, say it once.
