@@ -8,7 +8,7 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LocalPipeline } from "../pipeline";
 import type { DrainSummary } from "../workflow";
 import { releaseMessages } from "../release";
-import { failureLine, isIdle, seconds, summaryLine, timestamp } from "./format";
+import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
 import { watchInterrupts } from "./interrupt";
 import {
   CLI_DEFAULTS,
@@ -81,8 +81,8 @@ function showProgress(pipeline: LocalPipeline): () => void {
     if (stopped || depth === undefined) return;
     // An execution that finds the queue empty ends within a second or two: no line for it.
     if (!shown && depth === 0 && (written ?? 0) === (writtenBefore ?? 0)) return;
-    const so = written === undefined || writtenBefore === undefined ? "" : `, ${written - writtenBefore} written so far`;
-    process.stdout.write(`\r\x1b[2Kdraining… ${depth} left in queue${so}`);
+    const writtenSoFar = written === undefined || writtenBefore === undefined ? undefined : written - writtenBefore;
+    process.stdout.write(`\r\x1b[2K${progressLine(depth, writtenSoFar)}`);
     shown = true;
   }, CLI_DEFAULTS.progressIntervalMs);
   return () => {
@@ -154,6 +154,8 @@ async function main(argv: string[]): Promise<number> {
   let stopping = false;
 
   let stopProgress = () => undefined as void;
+  // A quiet line once per idle stretch, not one per empty execution.
+  let saidIdle = false;
   const tick = () => {
     if (stopping || inFlight) return; // never two executions at once
     stopProgress = showProgress(pipeline);
@@ -162,8 +164,13 @@ async function main(argv: string[]): Promise<number> {
       .then(
         (summary) => {
           stopProgress();
-          if (summary.status === "FAILED") console.log(`${timestamp()} ${summaryLine(summary)}`);
-          else if (!isIdle(summary)) console.log(`${timestamp()} ${summaryLine(summary)}`);
+          if (summary.status === "FAILED" || !isIdle(summary)) {
+            console.log(`${timestamp()} ${summaryLine(summary)}`);
+            saidIdle = false;
+          } else if (!saidIdle && !stopping) {
+            console.log(`${timestamp()} ${idleLine(everySeconds)}`);
+            saidIdle = true;
+          }
           // It reached its batch cap and started a continuation, which AWS would run at once: so do we.
           if (summary.continued) setImmediate(tick);
         },
@@ -214,6 +221,8 @@ async function main(argv: string[]): Promise<number> {
       }
       void (async () => {
         await waiting?.catch(() => undefined);
+        const backlog = await queueDepth(pipeline);
+        if (backlog !== undefined && backlog > 0) console.log(`backlog ${backlog}: still in the queue, drained by the next start`);
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
         console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in .local/ for the next start` : ""}`);
