@@ -87,3 +87,18 @@ describe("DONATION_TABLE_FIELDS", () => {
     }
   });
 });
+
+describe("the README's table of fields", () => {
+  it("lists every field with the type setup creates, the types that work and what it holds", async () => {
+    // Arrange
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+
+    // Act / Assert: one row per field, exactly as the one source says
+    for (const spec of DONATION_TABLE_FIELDS) {
+      const row = readme.split("\n").find((line) => line.startsWith(`| \`${spec.name}\` | \`${spec.type}\``));
+      expect(row, spec.name).toBeDefined();
+      expect(row).toContain(`| ${spec.accepts.map((type) => `\`${type}\``).join(", ")} | ${spec.description} |`);
+    }
+  });
+});
