@@ -148,7 +148,17 @@ type Halt = { kind: "rate-limited" | "unavailable"; error: Error } | { kind: "de
  */
 export async function writeRound(input: Round, options: RoundWriterOptions): Promise<Round> {
   const clock = options.clock ?? { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
-  const round: Round = { ...emptyRound(input.budget), ...input, items: undefined, attempt: input.attempt + 1 };
+  const base = { ...emptyRound(input.budget), ...input };
+  // Fresh lists: the input is never changed (locally it is the caller's object, not a copy).
+  const round: Round = {
+    ...base,
+    pending: [...base.pending],
+    written: [...base.written],
+    deadLetter: [...base.deadLetter],
+    release: [...base.release],
+    settled: [...base.settled],
+    attempt: base.attempt + 1,
+  };
   delete round.items;
   if (input.items) {
     round.received = input.items.length;
