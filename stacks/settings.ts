@@ -57,7 +57,7 @@ export const FUNCTION_TIMEOUT_SECONDS = { validate: 10, writeToAirtable: 60, del
 export const AIRTABLE_REQUEST_TIMEOUT_MS = 10_000;
 
 /** Rounds one execution drains at most: sized from the worst-case history (checked in `stacks/Workflow.test.ts`). */
-export const MAX_ROUNDS_PER_EXECUTION = 4;
+export const MAX_ROUNDS_PER_EXECUTION = 5;
 
 /** How often SQS delivers a message before its own redrive policy moves it to the DLQ (a backstop only). */
 export const MAX_RECEIVE_COUNT = 5;

@@ -143,29 +143,3 @@ export function worstCaseEvents(name: string, state: AslState, bounds: GraphBoun
   }
   return 2;
 }
-
-/** The longest one message can take through the item processor, from Validate to its deletion. */
-export function worstCaseMessageSeconds(itemProcessor: AslGraph): number {
-  return longestPath(itemProcessor, (name, state) => (state.Type === "Task" ? worstCaseTaskSeconds(name, state) : 0));
-}
-
-/**
- * The longest a received batch can stay in flight: with `maxConcurrency` slots, the last of `batchSize` messages
- * starts after at most `ceil(batchSize / maxConcurrency) - 1` worst-case messages ahead of it in its slot.
- */
-export function worstCaseBatchSeconds(itemProcessor: AslGraph, batchSize: number, maxConcurrency: number): number {
-  return Math.ceil(batchSize / maxConcurrency) * worstCaseMessageSeconds(itemProcessor);
-}
-
-/**
- * Events one state adds to an execution's history at most. A Task: entered + exited, and scheduled, started and
- * succeeded/failed/timed out for each attempt. Any other state: entered + exited.
- */
-export function worstCaseStateEvents(state: AslState): number {
-  return state.Type === "Task" ? 2 + 3 * maxTaskAttempts(state) : 2;
-}
-
-/** Events one message adds at most: its Map iteration's started + succeeded/failed, plus its longest path. */
-export function worstCaseMessageEvents(itemProcessor: AslGraph): number {
-  return 2 + longestPath(itemProcessor, (_name, state) => worstCaseStateEvents(state));
-}

@@ -6,7 +6,7 @@ import {
   startAirtableEmulator,
 } from "@fundraise-sync/airtable-emulator";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type AirtableTarget, DonationWriter } from "./airtable-writer";
+import { type AirtableTarget, DonationWriter, type WriteResult } from "./airtable-writer";
 import type { DonationCreatedEvent } from "./donation-event";
 import { DonationField, toAirtableFields } from "./donation-fields";
 import {
@@ -103,7 +103,7 @@ describe("DonationWriter against the Airtable emulator", () => {
       // Arrange: an anonymous donation, then a person adds the donor's name in Airtable
       const writer = new DonationWriter(target());
       const anonymous = donation({ UserId: null, DonorDisplayName: null });
-      const [{ recordId }] = (await writer.upsert([anonymous])) as [{ recordId: string }];
+      const [{ recordId }] = (await writer.upsert([anonymous])) as [WriteResult];
       const edit = await fetch(`${emulator.url}/v0/${DEFAULT_BASE_ID}/${DEFAULT_TABLE_NAME}/${recordId}`, {
         method: "PATCH",
         headers: { authorization: `Bearer ${DEFAULT_TOKEN}`, "content-type": "application/json" },

@@ -167,7 +167,7 @@ describe("writeRound against the Airtable emulator", () => {
     }
 
     // Assert
-    expect(waits).toEqual([2, 4, 8]);
+    expect(waits).toEqual([2, 4, 8, 16]);
     expect(round.deadLetter.map((d) => d.failure.Error)).toEqual([ErrorName.AirtableUnavailable]);
     expect(round.pending).toEqual([]);
   });

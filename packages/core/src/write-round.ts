@@ -3,7 +3,6 @@ import { type DonationCreatedEvent, parseDonationEvent } from "./donation-event"
 import { groupCopies } from "./duplicates";
 import {
   AirtableRateLimitedError,
-  AirtableRecordRejectedError,
   AirtableUnavailableError,
   ErrorName,
   InvalidDonationEventError,
@@ -17,11 +16,11 @@ import { type BudgetClock, RequestBudget, type RequestBudgetState } from "./requ
  * free in Lambda time); the stack's worst-case arithmetic (visibility timeout, history) is built from these numbers.
  */
 export const WritePolicy = {
-  /** WriteToAirtable runs at most this often per round: once, plus three retries. */
-  maxAttempts: 4,
+  /** WriteToAirtable runs at most this often per round: once, plus four retries. */
+  maxAttempts: 5,
   /** After a 429 nothing is sent to the base for this long (Airtable locks it for 30 s). */
   rateLimitedWaitSeconds: AIRTABLE_RATE_LIMIT_PENALTY_SECONDS,
-  /** After a 5xx, timeout or network failure: 2 s, 4 s, 8 s… at most 20 s. One writer, so no jitter is needed. */
+  /** After a 5xx, timeout or network failure: 2 s, 4 s, 8 s, 16 s (at most 20 s). One writer, so no jitter is needed. */
   unavailableBackoff: { firstSeconds: 2, rate: 2, maxSeconds: 20 },
 } as const;
 
@@ -144,7 +143,9 @@ type Halt = { kind: "rate-limited" | "unavailable"; error: Error } | { kind: "de
  *   the attempts run out the messages are released for redelivery, never dead-lettered.
  * - A 5xx, timeout or network failure stops the attempt too; after the last attempt those messages are dead-lettered
  *   as `AirtableUnavailableError`.
- * - A configuration error (401/403/404) is thrown: the execution fails and nothing is dead-lettered.
+ * - A configuration error (401/403/404, or a missing setting) is thrown: the execution fails, nothing is dead-lettered.
+ * - Any other failure of a request (a bug, a reply nobody expected) is treated like a refusal: the record it is
+ *   about is found by halving and dead-lettered with that error's name.
  */
 export async function writeRound(input: Round, options: RoundWriterOptions): Promise<Round> {
   const clock = options.clock ?? { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
@@ -223,9 +224,20 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
           });
         });
       } catch (error) {
-        if (error instanceof AirtableRecordRejectedError) {
+        if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
+          // Stop every lane: a 429 locks the base for everyone, and a failing Airtable should not be hammered.
+          queue.unshift(chunk);
+          // Another lane may have halted meanwhile; a 429 outranks a 5xx (its wait is the longer one).
+          if ((halt as Halt | undefined)?.kind !== "rate-limited") {
+            halt = { kind: error instanceof AirtableRateLimitedError ? "rate-limited" : "unavailable", error };
+          }
+        } else if (isFatal(error)) {
+          queue.unshift(chunk);
+          fatal ??= error;
+        } else {
+          // Refused (422, 400, 413) or an unexpected failure of this request: find the record it is about.
           if (chunk.messages.length === 1) {
-            fates.set(chunk.messages[0]!, { message: chunk.messages[0]!, failure: failureOf(error) });
+            fates.set(chunk.messages[0]!, { message: chunk.messages[0]!, failure: failureOf(error as Error) });
           } else {
             // Find the bad record: split the request in halves, each fitting the share like any other request.
             const half = Math.ceil(chunk.messages.length / 2);
@@ -234,16 +246,6 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
               { messages: chunk.messages.slice(half), events: chunk.events.slice(half) },
             );
           }
-        } else if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
-          // Stop every lane: a 429 locks the base for everyone, and a failing Airtable should not be hammered.
-          queue.unshift(chunk);
-          // Another lane may have halted meanwhile; a 429 outranks a 5xx (its wait is the longer one).
-          if ((halt as Halt | undefined)?.kind !== "rate-limited") {
-            halt = { kind: error instanceof AirtableRateLimitedError ? "rate-limited" : "unavailable", error };
-          }
-        } else {
-          queue.unshift(chunk);
-          fatal ??= error;
         }
       } finally {
         answered();
@@ -300,6 +302,12 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
   return round;
 }
 
+/** Errors that every message would meet (wrong token, base, table, setting): the execution stops instead. */
+function isFatal(error: unknown): boolean {
+  const name = (error as Error | undefined)?.name;
+  return name === ErrorName.AirtableConfiguration || name === ErrorName.PipelineConfiguration;
+}
+
 function releaseAll(round: Round, at: string) {
   round.release.push(...round.pending.map(({ MessageId, ReceiptHandle }) => ({ MessageId, ReceiptHandle })));
   round.releaseAt = at;
@@ -308,6 +316,6 @@ function releaseAll(round: Round, at: string) {
 
 /** An error in the shape Step Functions gives a Catch (and the DLQ's reason attributes carry). */
 function failureOf(error: Error): Failure {
-  const name = error.name || ErrorName.AirtableUnavailable;
-  return { Error: name, Cause: JSON.stringify({ errorType: name, errorMessage: error.message }) };
+  const name = error?.name || "Error";
+  return { Error: name, Cause: JSON.stringify({ errorType: name, errorMessage: error?.message ?? String(error) }) };
 }
