@@ -17,7 +17,7 @@ describe("releasing the messages of an aborted execution", () => {
   let pipeline: LocalPipeline;
   let bus: SqsEventBus;
   beforeAll(async () => {
-    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false }, minWriteIntervalMs: 0 });
+    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false } });
     bus = new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source);
   });
   afterAll(() => pipeline?.close());

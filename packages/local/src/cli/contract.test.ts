@@ -24,6 +24,8 @@ const ROWS: Row[] = [
   ["start", ["--airtable-port", "70000"], 2, /^--airtable-port must be an integer from 0 to 65535/],
   ["start", ["--table", ""], 2, /^--table must not be empty$/],
   ["start", [], 2, /^set both AIRTABLE_TOKEN and AIRTABLE_BASE_ID/, { AIRTABLE_TOKEN: "patX" }],
+  ["start", ["--airtable-rps", "9"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "9"$/],
+  ["start", ["--airtable-rps", "-2"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "-2"$/],
   // publish
   ["publish", ["--count", "-3"], 2, /^--count must be an integer from 1 to 100,000, not "-3"$/],
   ["publish", ["--count", "0"], 2, /^--count must be an integer from 1 to 100,000, not "0"$/],
@@ -39,6 +41,7 @@ const ROWS: Row[] = [
   // run-once
   ["run-once", ["--json=yes"], 2, /^--json takes no value$/],
   ["run-once", ["now"], 2, /^unexpected argument "now"/],
+  ["run-once", ["--airtable-rps", "0"], 2, /^--airtable-rps must be a whole number/],
   ["run-once", ["--sqs-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(SQS\): run `npm start` first$/],
   // dlq
   ["dlq", [], 2, /^give a command: list, redrive or delete/],
@@ -64,8 +67,9 @@ const ROWS: Row[] = [
   ["airtable", ["check", "--airtable-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(Airtable emulator\)/],
   // bench
   ["bench", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
-  ["bench", ["--count", "-5"], 2, /^--count must be an integer from 10 to 20000$/],
-  ["bench", ["--count", "99999999"], 2, /^--count must be an integer from 10 to 20000$/],
+  ["bench", ["--count", "-5"], 2, /^--count must be a whole number from 30 to 20000, not "-5"$/],
+  ["bench", ["--count", "99999999"], 2, /^--count must be a whole number from 30 to 20000, not "99999999"$/],
+  ["bench", ["--scenario", "fast"], 2, /^--scenario must be one of /],
   // emulator
   ["emulator", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
   ["emulator", ["--port", "-1"], 2, /^--port must be an integer from 0 to 65535, not "-1"$/],
