@@ -10,8 +10,13 @@ export interface StageSettings {
   airtableBaseId?: string;
   /** Airtable table the donations land in. */
   airtableTableName: string;
-  /** Where the DLQ and failed-execution alarms notify: an SNS topic ARN, or none. */
+  /**
+   * An existing SNS topic (ARN) every alarm notifies. Without it the stack creates `<stage>-fundraise-sync-alarms`;
+   * either way its ARN is the stack's `AlarmTopicArn` output.
+   */
   alarmTopicArn?: string;
+  /** E-mail addresses subscribed to the alarm topic (each must confirm AWS's e-mail before anything arrives). */
+  alarmEmails?: string[];
 }
 
 export const DEFAULT_STAGE_SETTINGS: StageSettings = {
@@ -24,7 +29,7 @@ export const DEFAULT_STAGE_SETTINGS: StageSettings = {
 export const STAGE_SETTINGS: Record<string, Partial<StageSettings>> = {
   dev: { schedule: "rate(1 minute)", logExecutionData: true },
   // Offline synthesis in the tests, and the local runtime: the emulator's base.
-  test: { airtableBaseId: "appFundraiseSync1" },
+  test: { airtableBaseId: "appFundraiseSync1", alarmEmails: ["alarms@example.org"] },
   local: { airtableBaseId: "appFundraiseSync1", schedule: "rate(1 minute)" },
 };
 
