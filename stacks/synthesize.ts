@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { CfnElement, Stack } from "aws-cdk-lib";
+import type { NagFinding } from "./nag";
 import type { AslGraph } from "./timing";
 
 /** Placeholder account and region of an offline synthesis: no AWS account is needed (or reachable). */
@@ -23,6 +24,8 @@ export interface SynthesizedWorkflow {
   definition: AslGraph & { Comment?: string; TimeoutSeconds?: number };
   /** CloudFormation logical id → the construct id it was resolved to (`Validate`, `DonationsQueue`, …). */
   constructIds: Record<string, string>;
+  /** What cdk-nag's AwsSolutions and Serverless packs found and nobody suppressed with a reason (`stacks/nag.ts`). */
+  nagFindings: NagFinding[];
 }
 
 /**
@@ -38,10 +41,12 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   const { Template } = await import("aws-cdk-lib/assertions");
   const { default: config } = await import("../sst.config");
   const { Workflow } = await import("./Workflow");
+  const { checkRulePacks } = await import("./nag");
 
   const name = (config.config as (input: never) => { name: string })({} as never).name;
   const app = new App({ mode: "deploy", stage, name, region: SYNTH_REGION, account: SYNTH_ACCOUNT });
   await config.stacks(app);
+  const nagFindings = checkRulePacks(app);
   // SST skips its bootstrap look-up (an AWS call) only when it believes it runs under a test.
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = "test";
@@ -69,7 +74,7 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   );
   if (!stateMachine) throw new Error("The Workflow stack has no state machine");
   const definitionString = resolveReferences(stateMachine.Properties.DefinitionString, template, constructIds);
-  return { template, definition: JSON.parse(definitionString as string), constructIds };
+  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings };
 }
 
 /** Resolves `Fn::Join`, `Ref`, `Fn::GetAtt` and pseudo parameters to readable placeholders. */
