@@ -38,7 +38,7 @@ const USAGE = `Usage: npm run dlq -- <command> [options]
 
 Commands:
   list                 every message in the dead-letter queue with why it is there; reads without consuming
-                       (each message is hidden while listing, then visible again ${CLI_DEFAULTS.restoreVisibilitySeconds} s after)
+                       (each message is hidden while listing, then made visible again at once)
     --json             as a JSON array (bodies in full)
   redrive              moves the DLQ's messages back to the donations queue: the original body byte for byte,
                        without the reason attributes; each is deleted from the DLQ only after its copy was sent
@@ -144,7 +144,7 @@ async function listAll(sqs: SQSClient, dlqUrl: string): Promise<DeadLetter[]> {
   return [...seen.values()].map(toDeadLetter);
 }
 
-/** Makes listed messages visible again (after {@link CLI_DEFAULTS.restoreVisibilitySeconds}); says so if some could not be. */
+/** Makes listed messages visible again at once; says so if some could not be. */
 async function makeVisible(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<void> {
   let failed = 0;
   for (let start = 0; start < messages.length; start += SQS_MAX_MESSAGES_PER_RECEIVE) {
@@ -155,7 +155,7 @@ async function makeVisible(sqs: SQSClient, queueUrl: string, messages: Message[]
         Entries: chunk.map((message, index) => ({
           Id: String(index),
           ReceiptHandle: message.ReceiptHandle!,
-          VisibilityTimeout: CLI_DEFAULTS.restoreVisibilitySeconds,
+          VisibilityTimeout: 0,
         })),
       }),
     );
