@@ -13,6 +13,7 @@ import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Config, Function, type StackContext } from "sst/constructs";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
 import { MAX_EVENT_BYTES } from "@fundraise-sync/core/limits";
+import { AIRTABLE_CLIENT_BUNDLING } from "./bundling";
 import { buildDrainDefinition } from "./drain-definition";
 import { suppressReviewedFindings } from "./nag";
 import {
@@ -66,6 +67,7 @@ export function Workflow({ stack, app }: StackContext) {
   const writeToAirtable = new Function(stack, "WriteToAirtable", {
     handler: "packages/functions/src/write-to-airtable.handler",
     timeout: FUNCTION_TIMEOUT_SECONDS.writeToAirtable,
+    nodejs: AIRTABLE_CLIENT_BUNDLING,
     bind: [airtableToken, airtableBaseId, airtableTableName],
     environment: {
       [EnvName.AirtableRequestTimeoutMs]: String(AIRTABLE_REQUEST_TIMEOUT_MS),

@@ -26,6 +26,8 @@ export interface SynthesizedWorkflow {
   constructIds: Record<string, string>;
   /** What cdk-nag's AwsSolutions and Serverless packs found and nobody suppressed with a reason (`stacks/nag.ts`). */
   nagFindings: NagFinding[];
+  /** Each function's construct id → the absolute path of the bundle this synthesis built for it (esbuild's `.mjs`). */
+  bundles: Record<string, string>;
 }
 
 /**
@@ -37,7 +39,7 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   // Without an explicit stage SST prompts for a personal one, and hangs in CI.
   const { initProject } = await import("sst/project.js");
   await initProject({ stage });
-  const { App, getStack } = await import("sst/constructs");
+  const { App, Function: SstFunction, getStack } = await import("sst/constructs");
   const { Template } = await import("aws-cdk-lib/assertions");
   const { default: config } = await import("../sst.config");
   const { Workflow } = await import("./Workflow");
@@ -69,12 +71,22 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
     constructIds[logicalId] = owner;
   }
 
+  const bundles: Record<string, string> = {};
+  for (const child of stack.node.findAll()) {
+    if (!(child instanceof SstFunction)) continue;
+    // SST builds each function into `.sst/artifacts/<construct address>/`, the handler's path kept inside.
+    const out = path.join(process.cwd(), ".sst", "artifacts", child.node.addr);
+    const files = await readdir(out, { recursive: true });
+    const bundle = files.find((file) => file.endsWith(".mjs"));
+    if (bundle) bundles[child.node.id] = path.join(out, bundle);
+  }
+
   const [stateMachine] = Object.values(template.Resources as Record<string, any>).filter(
     (resource) => resource.Type === "AWS::StepFunctions::StateMachine",
   );
   if (!stateMachine) throw new Error("The Workflow stack has no state machine");
   const definitionString = resolveReferences(stateMachine.Properties.DefinitionString, template, constructIds);
-  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings };
+  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings, bundles };
 }
 
 /** Resolves `Fn::Join`, `Ref`, `Fn::GetAtt` and pseudo parameters to readable placeholders. */
