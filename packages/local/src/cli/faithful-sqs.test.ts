@@ -23,7 +23,7 @@ describe("the local SQS server is as faithful as SQS, with persistence on (patch
       sqsPort: 0,
       sqsDataDir: path.join(dir, "sqs"),
       emulator: { port: 0, rateLimit: false },
-      minWriteIntervalMs: 0,
+      airtableRequestsPerSecond: 5,
     });
     env = { AWS_ENDPOINT_URL_SQS: pipeline.sqsEndpoint };
     queueFlags = ["--queue-url", pipeline.queueUrls.source];

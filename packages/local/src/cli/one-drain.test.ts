@@ -36,7 +36,7 @@ describe("one drain at a time locally: run-once beside npm start", () => {
   };
 
   beforeAll(async () => {
-    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false }, minWriteIntervalMs: 0 });
+    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false }, airtableRequestsPerSecond: 5 });
     env = {
       AWS_ENDPOINT_URL_SQS: pipeline.sqsEndpoint,
       AIRTABLE_TOKEN: pipeline.airtable.token,

@@ -46,7 +46,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { choice, airtablePort, token, tableName } = localServersFrom(values);
+  const { choice, airtablePort, token, tableName, airtableRequestsPerSecond } = localServersFrom(values);
   const sqsEndpoint = effectiveSqsEndpoint(choice);
   const localAirtable = { endpointUrl: emulatorUrl(airtablePort), token, baseId: CLI_DEFAULTS.baseId };
   const airtable = choice.realAirtable ?? localAirtable;
@@ -87,6 +87,7 @@ async function main(argv: string[]): Promise<number> {
       sqsEndpoint,
       airtable,
       tableName,
+      airtableRequestsPerSecond,
     });
     try {
       return report(await pipeline.workflow.execute());

@@ -31,6 +31,8 @@ ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5 requests/s limit on), and the dra
   --airtable-port N   Airtable emulator port (env ${ENV.airtablePort}; default ${CLI_DEFAULTS.airtablePort}; 0 = any free port)
   --token TOKEN       the emulator's bearer token (env ${ENV.localToken}; default ${CLI_DEFAULTS.localToken})
   --table NAME        the Airtable table (default ${CLI_DEFAULTS.table})
+  --airtable-rps N    the pipeline's share of the base's 5 requests/s, 1-5 (env ${ENV.airtableRequestsPerSecond};
+                      default: the stack's airtableRequestsPerSecond, 4)
   --every SECONDS     start an execution this often (env ${ENV.everySeconds}; default ${CLI_DEFAULTS.everySeconds});
                       a tick that comes while one still runs is skipped
   -h, --help          show this help
@@ -102,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { choice, airtablePort, token, tableName } = localServersFrom(values);
+  const { choice, airtablePort, token, tableName, airtableRequestsPerSecond } = localServersFrom(values);
   const everyText = flagOrEnv(values.every, ENV.everySeconds);
   const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
 
@@ -124,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
     emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
+    airtableRequestsPerSecond,
   });
 
   const { Attributes } = await pipeline.sqs.send(
@@ -146,7 +149,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
-  console.log(`  pacing: each writer waits ${pipeline.writeIntervalMs} ms between requests (the stack's)`);
+  console.log(`  share:  ${pipeline.requestsPerSecond} of the base's 5 requests/s (--airtable-rps), 10 records per request`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
