@@ -1,4 +1,4 @@
-import { DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
+import { AIRTABLE_REQUESTS_PER_SECOND, DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
 
 /** What a stage may change. Everything else is fixed by Airtable's and AWS's limits (core `limits.ts`). */
 export interface StageSettings {
@@ -46,6 +46,12 @@ export function settingsFor(stage: string): StageSettings & { airtableBaseId: st
   if (!airtableBaseId) {
     throw new Error(
       `No Airtable base id for stage "${stage}": run with AIRTABLE_BASE_ID=app… or add it to STAGE_SETTINGS in stacks/settings.ts`,
+    );
+  }
+  const share = settings.airtableRequestsPerSecond;
+  if (!Number.isInteger(share) || share < 1 || share > AIRTABLE_REQUESTS_PER_SECOND) {
+    throw new Error(
+      `airtableRequestsPerSecond for stage "${stage}" must be a whole number from 1 to ${AIRTABLE_REQUESTS_PER_SECOND} (Airtable's limit per base), got ${share}`,
     );
   }
   return { ...settings, airtableBaseId };
