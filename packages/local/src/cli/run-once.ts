@@ -25,6 +25,7 @@ Runs one execution of the drain state machine now, against the SQS server and Ai
   --airtable-port N   the Airtable emulator's port (env ${ENV.airtablePort}; default ${CLI_DEFAULTS.airtablePort})
   --token TOKEN       the emulator's token (env ${ENV.localToken}; default ${CLI_DEFAULTS.localToken})
   --table NAME        the Airtable table (default ${CLI_DEFAULTS.table})
+  --airtable-rps N    the pipeline's share of the base's 5 requests/s, 1-5 (env ${ENV.airtableRequestsPerSecond}; default 4)
   -h, --help          show this help
 
 Environment: ${ENV.sqsEndpoint} (another SQS server instead of the local port);
