@@ -2,11 +2,8 @@ import { ChangeMessageVisibilityBatchCommand, type SQSClient } from "@aws-sdk/cl
 import { SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core";
 import type { ReceivedReceipt } from "./workflow";
 
-/**
- * Seconds after which released messages are visible again. Not 0: fauxqs 2.4.1 with SQLite persistence (what
- * `npm start` runs) loses a message whose visibility is changed to 0.
- */
-export const RELEASE_VISIBILITY_SECONDS = 1;
+/** Seconds after which released messages are visible again: at once (fauxqs is patched for 0, see patches/). */
+export const RELEASE_VISIBILITY_SECONDS = 0;
 
 /**
  * Hands the messages an aborted execution held back to the queue: they are visible again after

@@ -40,7 +40,7 @@ const USAGE = `Usage: npm run dlq -- <command> [options]
 Commands:
   list                 every message in the dead-letter queue: why it is there, how often it was redriven, and
                        whether its body can pass Validate now; reads without consuming (each message is hidden
-                       while listing, then visible again ${DEAD_LETTER_TIMINGS.restoreSeconds} s after)
+                       while listing, then made visible again at once)
     --json             as a JSON array (bodies in full)
   redrive              moves the DLQ's messages back to the donations queue: the original body byte for byte,
                        without the reason attributes, with RedriveCount one higher; each is deleted from the DLQ
