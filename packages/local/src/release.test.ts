@@ -2,7 +2,8 @@ import { ReceiveMessageCommand } from "@aws-sdk/client-sqs";
 import { SqsEventBus, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalPipeline, startLocalPipeline } from "./pipeline";
-import { releaseMessages } from "./release";
+import { releaseExecutionMessages, releaseMessages } from "./release";
+import { DEFAULT_HANDLERS } from "./workflow";
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -16,24 +17,33 @@ async function until(condition: () => boolean, limitMs = 20_000): Promise<void> 
 describe("releasing the messages of an aborted execution", () => {
   let pipeline: LocalPipeline;
   let bus: SqsEventBus;
+  // WriteToAirtable waits at this gate: the execution holds its messages until the test opens it.
+  let gate: Promise<void> = Promise.resolve();
   beforeAll(async () => {
-    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false } });
+    pipeline = await startLocalPipeline({
+      workflow: inject("workflow"),
+      sqsPort: 0,
+      emulator: { port: 0, rateLimit: false },
+      handlers: { WriteToAirtable: async (payload, context) => (await gate, DEFAULT_HANDLERS.WriteToAirtable!(payload, context)) },
+    });
     bus = new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source);
   });
   afterAll(() => pipeline?.close());
 
   it("makes the messages an execution holds visible again at once, instead of after the visibility timeout", async () => {
-    // Arrange: Airtable slow enough that the execution still holds its messages
+    // Arrange: an execution that holds its messages (its write waits at the gate)
     const donations = sampleDonations(3);
     await bus.publish(donations);
-    pipeline.emulator!.faults.addLatency(3_000, { operation: "write", times: 10 });
+    let open = () => undefined as void;
+    gate = new Promise((resolve) => (open = resolve));
     const execution = pipeline.workflow.execute();
     await until(() => pipeline.workflow.receivedReceipts().length === 3);
 
     // Act
-    const result = await releaseMessages(pipeline.sqs, pipeline.workflow.receivedReceipts());
+    const result = await releaseExecutionMessages(pipeline.workflow, pipeline.sqs);
 
-    // Assess: every one is back in the queue, long before the visibility timeout (tens of minutes)
+    // Assess: every one is back in the queue, long before the visibility timeout (tens of minutes), and the
+    // execution, still running, takes none of them again
     expect(result).toEqual({ released: 3, gone: 0 });
     const bodies: string[] = [];
     for (let attempt = 0; attempt < 5 && bodies.length < 3; attempt++) {
@@ -43,6 +53,7 @@ describe("releasing the messages of an aborted execution", () => {
       bodies.push(...Messages.map((message) => message.Body!));
     }
     expect(bodies.sort()).toEqual(donations.map(serializeDonationEvent).sort());
+    open();
     await execution;
   });
 

@@ -1,6 +1,6 @@
 import { ChangeMessageVisibilityBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core";
-import type { ReceivedReceipt } from "./workflow";
+import type { LocalWorkflow, ReceivedReceipt } from "./workflow";
 
 /** Seconds after which released messages are visible again: at once (fauxqs is patched for 0, see patches/). */
 export const RELEASE_VISIBILITY_SECONDS = 0;
@@ -32,4 +32,19 @@ export async function releaseMessages(
     }
   }
   return { released, gone };
+}
+
+/**
+ * An abort's hand-back: stops the execution receiving (what a receive still returns is released at once), then
+ * releases every message it received. Returns how many are visible again, and how many it had already deleted.
+ */
+export async function releaseExecutionMessages(workflow: LocalWorkflow, sqs: SQSClient): Promise<{ released: number; gone: number }> {
+  const total = { released: 0, gone: 0 };
+  const add = ({ released, gone }: { released: number; gone: number }) => {
+    total.released += released;
+    total.gone += gone;
+  };
+  await workflow.stopReceiving(async (late) => add(await releaseMessages(sqs, late)));
+  add(await releaseMessages(sqs, workflow.receivedReceipts()));
+  return total;
 }

@@ -80,6 +80,10 @@ export class LocalWorkflow {
   #pendingContinuation: Record<string, unknown> | undefined;
   /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
   readonly #received: ReceivedReceipt[] = [];
+  /** Receives not yet answered (and handed on), so that an abort can wait for them. */
+  readonly #receiving = new Set<Promise<unknown>>();
+  /** Set by an abort: what a receive still returns goes here, not to the execution. */
+  #handBack: ((receipts: ReceivedReceipt[]) => Promise<unknown>) | undefined;
 
   constructor(private readonly options: LocalWorkflowOptions) {
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
@@ -98,6 +102,7 @@ export class LocalWorkflow {
    */
   async execute(): Promise<DrainSummary> {
     this.#received.length = 0;
+    this.#handBack = undefined;
     const input = this.#pendingContinuation ?? {};
     this.#pendingContinuation = undefined;
     const id = randomUUID();
@@ -165,6 +170,16 @@ export class LocalWorkflow {
     return [...this.#received];
   }
 
+  /**
+   * For an abort: from now on the execution receives nothing, and what a receive still returns is given to
+   * `handBack`; resolves once the receives already waiting on SQS have answered and been handed back. After it,
+   * {@link receivedReceipts} holds everything the execution itself got.
+   */
+  async stopReceiving(handBack: (receipts: ReceivedReceipt[]) => Promise<unknown>): Promise<void> {
+    this.#handBack = handBack;
+    await Promise.allSettled([...this.#receiving]);
+  }
+
   #taskFor(
     stateName: string,
     state: AslState,
@@ -188,12 +203,21 @@ export class LocalWorkflow {
           return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invokeLikeLambda(handler, Payload, timeouts[name]) };
         };
       case "arn:aws:states:::aws-sdk:sqs:receiveMessage":
-        return async (params) => {
-          const reply = (await callSqs(() => sqs.send(new ReceiveMessageCommand(params)))) as { Messages?: { ReceiptHandle?: string }[] };
-          for (const { ReceiptHandle } of reply.Messages ?? []) {
-            if (ReceiptHandle) this.#received.push({ queueUrl: params.QueueUrl, receiptHandle: ReceiptHandle });
-          }
-          return reply;
+        return (params) => {
+          const receiving = (async () => {
+            const reply = (await callSqs(() => sqs.send(new ReceiveMessageCommand(params)))) as { Messages?: { ReceiptHandle?: string }[] };
+            const receipts = (reply.Messages ?? []).flatMap(({ ReceiptHandle }) =>
+              ReceiptHandle ? [{ queueUrl: params.QueueUrl as string, receiptHandle: ReceiptHandle }] : [],
+            );
+            if (this.#handBack) {
+              await this.#handBack(receipts);
+              return { Messages: [] };
+            }
+            this.#received.push(...receipts);
+            return reply;
+          })();
+          this.#receiving.add(receiving);
+          return receiving.finally(() => this.#receiving.delete(receiving));
         };
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));

@@ -7,7 +7,7 @@ import path from "node:path";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LocalPipeline } from "../pipeline";
 import type { DrainSummary } from "../workflow";
-import { releaseMessages } from "../release";
+import { releaseExecutionMessages } from "../release";
 import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
 import { watchInterrupts } from "./interrupt";
 import {
@@ -220,13 +220,12 @@ async function main(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     const abort = async (what: string) => {
-      const held = inFlight ? pipeline.workflow.receivedReceipts() : [];
       stopProgress();
       console.log(`\n${what} again: aborting the execution in flight`);
       try {
         // Bounded: an abort must not hang on a server that stopped answering.
         const released = await Promise.race([
-          releaseMessages(pipeline.sqs, held),
+          inFlight ? releaseExecutionMessages(pipeline.workflow, pipeline.sqs) : { released: 0, gone: 0 },
           new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
         ]);
         if (released === undefined) console.log(`the queue did not answer: its held messages reappear after the visibility timeout (${visibilityTimeout})`);
