@@ -465,22 +465,42 @@ describe("the drain definition", () => {
     const retried = (validate.Retry ?? []).flatMap((r) => r.ErrorEquals);
     expect(retried).not.toContain(ErrorName.InvalidDonationEvent);
     expect(retried.every((name) => name.startsWith("Lambda."))).toBe(true);
-    expect(validate.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: StateName.DeadLetterInvalidMessage })]);
+    expect(validate.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: StateName.IsInvalidMessageRedriven })]);
   });
 
   it("dead-letters with the original body and the reason in attributes, in both places messages can fail", () => {
     // Arrange
-    const senders = [state(validator, StateName.DeadLetterInvalidMessage), state(deadLetterUnwritable.ItemProcessor!, StateName.DeadLetterUnwritableMessage)];
+    const unwritable = deadLetterUnwritable.ItemProcessor!;
+    const senders = [
+      state(validator, StateName.DeadLetterInvalidMessage),
+      state(validator, StateName.DeadLetterRedrivenInvalidMessage),
+      state(unwritable, StateName.DeadLetterUnwritableMessage),
+      state(unwritable, StateName.DeadLetterRedrivenUnwritableMessage),
+    ];
+    const reason = ["ErrorCause", "ErrorName", "ExecutionArn", "FailedState", "ReceiveCount", "SourceMessageId"];
 
     // Assert
-    for (const sender of senders) {
+    for (const [index, sender] of senders.entries()) {
       expect(sender.Resource).toBe("arn:aws:states:::aws-sdk:sqs:sendMessage");
       const parameters = sender.Parameters as { QueueUrl: string; "MessageBody.$": string; MessageAttributes: Record<string, unknown> };
       expect(parameters.QueueUrl).toBe(`https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/DeadLetterQueue`);
       expect(parameters["MessageBody.$"]).toBe("$.message.Body");
-      expect(Object.keys(parameters.MessageAttributes).sort()).toEqual(
-        ["ErrorCause", "ErrorName", "ExecutionArn", "FailedState", "ReceiveCount", "SourceMessageId"],
-      );
+      // The redriven variants keep the message's RedriveCount; the others have none to keep.
+      expect(Object.keys(parameters.MessageAttributes).sort()).toEqual(index % 2 ? [...reason, "RedriveCount"].sort() : reason);
+    }
+  });
+
+  it("keeps a redriven message's count: the receive asks for it, and a Choice picks the send that copies it", () => {
+    // Assert
+    expect(receiveBatch.Parameters).toMatchObject({ MessageAttributeNames: ["RedriveCount"] });
+    for (const [graph, choice, redriven, plain] of [
+      [validator, StateName.IsInvalidMessageRedriven, StateName.DeadLetterRedrivenInvalidMessage, StateName.DeadLetterInvalidMessage],
+      [deadLetterUnwritable.ItemProcessor!, StateName.IsUnwritableMessageRedriven, StateName.DeadLetterRedrivenUnwritableMessage, StateName.DeadLetterUnwritableMessage],
+    ] as const) {
+      expect(state(graph, choice)).toMatchObject({
+        Choices: [{ Variable: "$.message.MessageAttributes.RedriveCount.StringValue", IsPresent: true, Next: redriven }],
+        Default: plain,
+      });
     }
   });
 

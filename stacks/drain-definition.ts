@@ -27,7 +27,9 @@ export const StateName = {
   ValidateBatch: "ValidateBatch",
   // Inside ValidateBatch, once per message:
   Validate: "Validate",
+  IsInvalidMessageRedriven: "IsInvalidMessageRedriven",
   DeadLetterInvalidMessage: "DeadLetterInvalidMessage",
+  DeadLetterRedrivenInvalidMessage: "DeadLetterRedrivenInvalidMessage",
   DeleteInvalidMessage: "DeleteInvalidMessage",
   InvalidMessageDeadLettered: "InvalidMessageDeadLettered",
   KeepInvalidMessageQueued: "KeepInvalidMessageQueued",
@@ -41,7 +43,9 @@ export const StateName = {
   AnyUnwritable: "AnyUnwritable",
   DeadLetterUnwritableMessages: "DeadLetterUnwritableMessages",
   // Inside DeadLetterUnwritableMessages, once per message:
+  IsUnwritableMessageRedriven: "IsUnwritableMessageRedriven",
   DeadLetterUnwritableMessage: "DeadLetterUnwritableMessage",
+  DeadLetterRedrivenUnwritableMessage: "DeadLetterRedrivenUnwritableMessage",
   DeleteUnwritableMessage: "DeleteUnwritableMessage",
   KeepUnwritableMessageQueued: "KeepUnwritableMessageQueued",
   CountRound: "CountRound",
@@ -135,35 +139,60 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
       .addRetry(RetryPolicy.queueCall)
       .addCatch(keepQueued, { errors: [sfn.Errors.ALL], resultPath: "$.deleteFailure" });
 
-  /** Copies the original body to the DLQ, the reason in its attributes; then deletes it from the source queue. */
-  const deadLetter = (name: string, failedState: string, then: sfn.IChainable, keepQueued: sfn.IChainable) =>
-    new tasks.CallAwsService(stack, name, {
-      comment: `Copies the original body to the DLQ with the reason ${failedState} failed in its attributes`,
-      service: "sqs",
-      action: "sendMessage",
-      iamAction: "sqs:SendMessage",
-      iamResources: [deadLetterQueue.queueArn],
-      parameters: {
-        QueueUrl: deadLetterQueue.queueUrl,
-        MessageBody: sfn.JsonPath.stringAt("$.message.Body"),
-        MessageAttributes: {
-          [DeadLetterAttribute.ErrorName]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$.failure.Error") },
-          [DeadLetterAttribute.ErrorCause]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$.failure.Cause") },
-          [DeadLetterAttribute.FailedState]: { DataType: "String", StringValue: failedState },
-          [DeadLetterAttribute.ExecutionArn]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$$.Execution.Id") },
-          [DeadLetterAttribute.ReceiveCount]: {
-            DataType: "Number",
-            StringValue: sfn.JsonPath.stringAt("$.message.Attributes.ApproximateReceiveCount"),
+  /**
+   * Copies the original body to the DLQ, the reason in its attributes; then deletes it from the source queue. A
+   * message that a person redrove carries `RedriveCount`, which its DLQ copy keeps; a state's parameters cannot leave
+   * out an attribute that is absent, so a Choice picks the send with or without it.
+   */
+  const deadLetter = (
+    names: { choice: string; send: string; sendRedriven: string },
+    failedState: string,
+    then: sfn.IChainable,
+    keepQueued: sfn.IChainable,
+  ) => {
+    const send = (name: string, redriven: boolean) =>
+      new tasks.CallAwsService(stack, name, {
+        comment: `Copies the original body to the DLQ with the reason ${failedState} failed in its attributes`,
+        service: "sqs",
+        action: "sendMessage",
+        iamAction: "sqs:SendMessage",
+        iamResources: [deadLetterQueue.queueArn],
+        parameters: {
+          QueueUrl: deadLetterQueue.queueUrl,
+          MessageBody: sfn.JsonPath.stringAt("$.message.Body"),
+          MessageAttributes: {
+            [DeadLetterAttribute.ErrorName]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$.failure.Error") },
+            [DeadLetterAttribute.ErrorCause]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$.failure.Cause") },
+            [DeadLetterAttribute.FailedState]: { DataType: "String", StringValue: failedState },
+            [DeadLetterAttribute.ExecutionArn]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$$.Execution.Id") },
+            [DeadLetterAttribute.ReceiveCount]: {
+              DataType: "Number",
+              StringValue: sfn.JsonPath.stringAt("$.message.Attributes.ApproximateReceiveCount"),
+            },
+            [DeadLetterAttribute.SourceMessageId]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$.message.MessageId") },
+            ...(redriven
+              ? {
+                  [DeadLetterAttribute.RedriveCount]: {
+                    DataType: "Number",
+                    StringValue: sfn.JsonPath.stringAt(`$.message.MessageAttributes.${DeadLetterAttribute.RedriveCount}.StringValue`),
+                  },
+                }
+              : {}),
           },
-          [DeadLetterAttribute.SourceMessageId]: { DataType: "String", StringValue: sfn.JsonPath.stringAt("$.message.MessageId") },
         },
-      },
-      resultPath: sfn.JsonPath.DISCARD,
-      taskTimeout: SQS_TASK_TIMEOUT,
-    })
-      .addRetry(RetryPolicy.queueCall)
-      .addCatch(keepQueued, { errors: [sfn.Errors.ALL], resultPath: "$.deadLetterFailure" })
-      .next(then);
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: SQS_TASK_TIMEOUT,
+      })
+        .addRetry(RetryPolicy.queueCall)
+        .addCatch(keepQueued, { errors: [sfn.Errors.ALL], resultPath: "$.deadLetterFailure" })
+        .next(then);
+    return new sfn.Choice(stack, names.choice)
+      .when(
+        sfn.Condition.isPresent(`$.message.MessageAttributes.${DeadLetterAttribute.RedriveCount}.StringValue`),
+        send(names.sendRedriven, true),
+      )
+      .otherwise(send(names.send, false));
+  };
 
   // --- Per message: Validate (inside ValidateBatch) --------------------------------------------------------------
   const settled = (name: string, outcome: "dead-lettered" | "left-for-redelivery", comment: string) =>
@@ -187,7 +216,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     // No retry for an invalid message: it will never become valid.
     .addCatch(
       deadLetter(
-        StateName.DeadLetterInvalidMessage,
+        {
+          choice: StateName.IsInvalidMessageRedriven,
+          send: StateName.DeadLetterInvalidMessage,
+          sendRedriven: StateName.DeadLetterRedrivenInvalidMessage,
+        },
         StateName.Validate,
         deleteDeadLettered(StateName.DeleteInvalidMessage, keepInvalidQueued).next(
           settled(StateName.InvalidMessageDeadLettered, "dead-lettered", "In the DLQ with its reason, and gone from the queue."),
@@ -212,6 +245,8 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     // A short long-poll asks every SQS server, so a small backlog is not missed by sampling.
     WaitTimeSeconds: 1,
     AttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
+    // A redriven message's count, so that its DLQ copy keeps it if it fails again.
+    MessageAttributeNames: [DeadLetterAttribute.RedriveCount],
   };
   const receiveBatch = new tasks.CallAwsService(stack, StateName.ReceiveBatch, {
     comment: "Up to 10 messages, hidden from other consumers until they are written or dead-lettered",
@@ -275,7 +310,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     resultPath: sfn.JsonPath.DISCARD,
   }).itemProcessor(
     deadLetter(
-      StateName.DeadLetterUnwritableMessage,
+      {
+        choice: StateName.IsUnwritableMessageRedriven,
+        send: StateName.DeadLetterUnwritableMessage,
+        sendRedriven: StateName.DeadLetterRedrivenUnwritableMessage,
+      },
       StateName.WriteToAirtable,
       deleteDeadLettered(StateName.DeleteUnwritableMessage, keepUnwritableQueued),
       keepUnwritableQueued,

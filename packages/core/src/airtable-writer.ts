@@ -2,6 +2,7 @@ import Airtable from "airtable";
 import type { DonationCreatedEvent } from "./donation-event";
 import { MERGE_FIELD, toAirtableFields } from "./donation-fields";
 import { AIRTABLE_MAX_RECORDS_PER_REQUEST } from "./limits";
+import { fieldRejectionHint } from "./schema-hint";
 import {
   AirtableConfigurationError,
   AirtableRateLimitedError,
@@ -132,11 +133,8 @@ export function toNamedError(error: unknown, target: Pick<AirtableTarget, "baseI
   if (status >= 500) {
     return new AirtableUnavailableError(`Airtable server error ${status} ${type}: ${message}`, status, type);
   }
-  const hint = FIELD_PROBLEMS.has(type ?? "")
-    ? " The table's fields do not match what the pipeline writes: run `npm run airtable -- check` against this base."
-    : "";
-  return new AirtableRecordRejectedError(`Airtable rejected the record (${status} ${type}): ${message.replace(/\.$/, "")}.${hint}`, status, type);
+  const hint = fieldRejectionHint(type, message);
+  const reason = `Airtable rejected the record (${status} ${type}): ${message.replace(/\.$/, "")}`;
+  return new AirtableRecordRejectedError(hint ? `${reason}; ${hint}` : reason, status, type);
 }
 
-/** Airtable error types that name a field of the table: the schema, not the donation, is usually what is wrong. */
-const FIELD_PROBLEMS = new Set(["UNKNOWN_FIELD_NAME", "INVALID_VALUE_FOR_COLUMN"]);

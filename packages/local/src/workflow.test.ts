@@ -88,6 +88,28 @@ describe("the synthesized drain, executed locally", () => {
     expect(donationRecords(pipeline).map((record) => record.fields.Id)).toEqual([valid.Id]);
   });
 
+  it("keeps a redriven message's RedriveCount when it is dead-lettered again, from Validate and from WriteToAirtable", async () => {
+    // Arrange: an invalid body and a refused donation, both redriven twice before
+    const invalidBody = JSON.stringify({ ...JSON.parse(serializeDonationEvent(sampleDonation())), DonationAmount: 0 });
+    const refused = sampleDonation({ DonorDisplayName: "Refused Again" });
+    pipeline.emulator!.faults.failWhen({ field: "Donor Display Name", equals: "Refused Again" }, { status: 422 });
+    const redriven = { [DeadLetterAttribute.RedriveCount]: { DataType: "Number", StringValue: "2" } };
+    for (const body of [invalidBody, serializeDonationEvent(refused)]) {
+      await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: body, MessageAttributes: redriven }));
+    }
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", deadLettered: 2 });
+    const letters = await readDeadLetters(pipeline.sqs, pipeline.queueUrls.deadLetter);
+    expect(letters.map((letter) => [letter.attributes[DeadLetterAttribute.FailedState], letter.attributes[DeadLetterAttribute.RedriveCount]]).sort()).toEqual([
+      [StateName.Validate, "2"],
+      [StateName.WriteToAirtable, "2"],
+    ]);
+  });
+
   it("retries a 429 and then writes the record", async () => {
     // Arrange
     const donation = sampleDonation();
