@@ -21,6 +21,11 @@ export const DeadLetterAttribute = {
   ReceiveCount: "ReceiveCount",
   /** The message's id in the source queue. */
   SourceMessageId: "SourceMessageId",
+  /**
+   * How many times a person redrove this body back to the donations queue (`npm run dlq -- redrive`). Set on the
+   * redriven message itself, so that a body that fails again can be recognised as one that loops.
+   */
+  RedriveCount: "RedriveCount",
 } as const;
 
 /** SST bindings: `Config.Secret`/`Config.Parameter` names, seen by handlers as `SST_Secret_value_<NAME>` etc. */

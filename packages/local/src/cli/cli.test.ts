@@ -159,18 +159,26 @@ describe("publish, a drain, dlq list and dlq redrive, end to end", () => {
 
     // Assess
     expect(first).toMatchObject({ code: 0, stderr: "" });
-    const letters = JSON.parse(first.stdout) as { errorName: string; cause: string; failedState: string; body: string }[];
+    const letters = JSON.parse(first.stdout) as { messageId: string; errorName: string; cause: string; failedState: string; body: string }[];
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({ errorName: ErrorName.InvalidDonationEvent, failedState: "Validate", body: malformed });
     expect(letters[0]!.cause).toMatch(/^Not a valid DonationCreated event: Id: must be a Guid/);
     expect(JSON.parse(second.stdout)).toHaveLength(1);
 
-    // Act: redrive
-    const redrive = await run("dlq", ["redrive", ...queueFlags], env);
+    // Act: redrive; the body can never pass Validate, so it stays
+    const kept = await run("dlq", ["redrive", ...queueFlags], env);
 
-    // Assess: the DLQ is empty, the source queue holds the original body, byte for byte, without the reason
+    // Assess
+    expect(kept).toMatchObject({ code: 0, stderr: "" });
+    expect(kept.stdout).toMatch(/^redriven 0, kept 1 that can never pass Validate, failed 0/);
+    expect(kept.stdout).toContain(`kept ${letters[0]!.messageId}: Id: must be a Guid`);
+
+    // Act: redrive with --force
+    const redrive = await run("dlq", ["redrive", "--force", ...queueFlags], env);
+
+    // Assess: the DLQ is empty, the source queue holds the original body, byte for byte, with a redrive count only
     expect(redrive).toMatchObject({ code: 0, stderr: "" });
-    expect(redrive.stdout).toMatch(/^moved 1, failed 0/);
+    expect(redrive.stdout).toMatch(/^redriven 1, kept 0 that can never pass Validate, failed 0/);
     const { Attributes } = await pipeline.sqs.send(
       new GetQueueAttributesCommand({
         QueueUrl: pipeline.queueUrls.deadLetter,
@@ -187,6 +195,6 @@ describe("publish, a drain, dlq list and dlq redrive, end to end", () => {
       }),
     );
     expect(Messages.map((message) => message.Body)).toEqual([malformed]);
-    expect(Messages[0]!.MessageAttributes ?? {}).toEqual({});
+    expect(Messages[0]!.MessageAttributes).toEqual({ RedriveCount: expect.objectContaining({ DataType: "Number", StringValue: "1" }) });
   });
 });

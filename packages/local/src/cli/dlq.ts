@@ -1,20 +1,21 @@
 /**
- * `npm run dlq -- list [--json]` and `npm run dlq -- redrive [--max N] [--aws]`: reads the dead-letter queue without
- * consuming it, and moves its messages back to the donations queue.
+ * `npm run dlq -- list|redrive|delete`: reads the dead-letter queue without consuming it, moves its messages back to
+ * the donations queue, or deletes the ones a person decides to drop. The operations themselves live in
+ * `../dead-letters.ts` (the web console calls the same ones); this file parses flags, asks, and prints.
  */
+import { createInterface } from "node:readline/promises";
+import { GetQueueAttributesCommand, type SQSClient, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
 import {
-  ChangeMessageVisibilityBatchCommand,
-  DeleteMessageCommand,
-  GetQueueAttributesCommand,
-  GetQueueUrlCommand,
-  type Message,
-  ReceiveMessageCommand,
-  SendMessageCommand,
-  type SQSClient,
-  StartMessageMoveTaskCommand,
-} from "@aws-sdk/client-sqs";
-import { DeadLetterAttribute, SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core";
-import { readableCause } from "./format";
+  type DeadLetter,
+  type DeadLetterSelection,
+  DeadLetterQueueError,
+  deleteDeadLetters,
+  isSelected,
+  listDeadLetters,
+  redriveDeadLetters,
+  resolveDeadLetterQueues,
+  DEAD_LETTER_TIMINGS,
+} from "../dead-letters";
 import {
   CLI_DEFAULTS,
   CommandFailure,
@@ -37,17 +38,26 @@ import {
 const USAGE = `Usage: npm run dlq -- <command> [options]
 
 Commands:
-  list                 every message in the dead-letter queue with why it is there; reads without consuming
-                       (each message is hidden while listing, then visible again ${CLI_DEFAULTS.restoreVisibilitySeconds} s after)
+  list                 every message in the dead-letter queue: why it is there, how often it was redriven, and
+                       whether its body can pass Validate now; reads without consuming (each message is hidden
+                       while listing, then visible again ${DEAD_LETTER_TIMINGS.restoreSeconds} s after)
     --json             as a JSON array (bodies in full)
   redrive              moves the DLQ's messages back to the donations queue: the original body byte for byte,
-                       without the reason attributes; each is deleted from the DLQ only after its copy was sent
-                       (a crash in between can only duplicate it, which the pipeline's upsert absorbs)
+                       without the reason attributes, with RedriveCount one higher; each is deleted from the DLQ
+                       only after its copy was sent (a crash in between can only duplicate it, which the
+                       pipeline's upsert absorbs). Bodies that can never pass Validate stay in the DLQ.
+    --id ID            only this message (repeat for several)
     --max N            move at most N messages
+    --force            move bodies that can never pass Validate too (they will be dead-lettered again)
     --aws              on AWS: start SQS's own message-move task (StartMessageMoveTask) instead of moving
-                       messages one by one; it runs in the background, see the SQS console's DLQ redrive page
+                       messages one by one; refused while the DLQ holds bodies that can never pass, unless --force
     --dlq-arn ARN      with --aws: the DLQ's ARN (default: read from the queue)
     --source-arn ARN   with --aws: where to move to (default: the donations queue's ARN)
+  delete               removes messages for good, after printing them and asking
+    --id ID            this message (repeat for several)
+    --error NAME       every message whose ErrorName is NAME (e.g. InvalidDonationEventError)
+    --all              every message
+    --yes              do not ask (needed when stdin is not a terminal)
 
 Options:
   --queue-url URL      the donations queue (env ${ENV.queueUrl}; default the local one on --sqs-port)
@@ -56,42 +66,15 @@ Options:
   -h, --help           show this help
 
 Environment: ${ENV.sqsEndpoint} (SQS endpoint; default the queue URL's server, or AWS for an AWS queue URL).
-Exit codes: 0 done; 1 a queue unreachable or a message not moved; 2 bad input.
+Exit codes: 0 done; 1 a queue unreachable or a message not moved; 2 bad input (an id not in the DLQ included).
 `;
-
-/** One dead-lettered message, as `list` shows it. */
-export interface DeadLetter {
-  messageId: string;
-  errorName?: string;
-  /** `ErrorCause` made readable: Lambda's `errorMessage`, else the raw cause. */
-  cause?: string;
-  rawCause?: string;
-  failedState?: string;
-  receiveCount?: string;
-  executionArn?: string;
-  sourceMessageId?: string;
-  sentAt?: string;
-  body: string;
-}
 
 const BODY_PREVIEW_CHARS = 200;
 
-function toDeadLetter(message: Message): DeadLetter {
-  const attribute = (name: string) => message.MessageAttributes?.[name]?.StringValue;
-  const rawCause = attribute(DeadLetterAttribute.ErrorCause);
-  const sent = message.Attributes?.SentTimestamp;
-  return {
-    messageId: message.MessageId ?? "",
-    errorName: attribute(DeadLetterAttribute.ErrorName),
-    cause: rawCause === undefined ? undefined : readableCause(rawCause),
-    rawCause,
-    failedState: attribute(DeadLetterAttribute.FailedState),
-    receiveCount: attribute(DeadLetterAttribute.ReceiveCount),
-    executionArn: attribute(DeadLetterAttribute.ExecutionArn),
-    sourceMessageId: attribute(DeadLetterAttribute.SourceMessageId),
-    sentAt: sent === undefined ? undefined : new Date(Number(sent)).toISOString(),
-    body: message.Body ?? "",
-  };
+const plural = (count: number, noun: string) => `${count} ${noun}${count === 1 ? "" : "s"}`;
+
+function verdictLine(letter: DeadLetter): string {
+  return letter.verdict.valid ? "passes" : `can never pass: ${letter.verdict.problems.join("; ")}`;
 }
 
 function block(letter: DeadLetter): string {
@@ -103,6 +86,8 @@ function block(letter: DeadLetter): string {
     ["Cause", letter.cause],
     ["FailedState", letter.failedState],
     ["ReceiveCount", letter.receiveCount],
+    ["RedriveCount", String(letter.redriveCount)],
+    ["Validate", verdictLine(letter)],
     ["ExecutionArn", letter.executionArn],
     ["SentAt", letter.sentAt],
     ["Body", body],
@@ -113,97 +98,21 @@ function block(letter: DeadLetter): string {
     .join("\n");
 }
 
-/**
- * Reads every message without consuming it: receives with a short visibility timeout until no new message comes,
- * then makes all of them visible again at once. Messages are collected by MessageId, so one received twice is
- * listed once.
- */
-async function listAll(sqs: SQSClient, dlqUrl: string): Promise<DeadLetter[]> {
-  const seen = new Map<string, Message>();
+function warnSlow(slowToReappear: number): void {
+  if (slowToReappear > 0) {
+    console.error(`warning: ${plural(slowToReappear, "message")} could not be made visible at once; they reappear within ${DEAD_LETTER_TIMINGS.holdSeconds} s`);
+  }
+}
+
+/** Asks on the terminal; without one, only `--yes` may delete. */
+async function confirm(question: string): Promise<boolean> {
+  if (!process.stdin.isTTY) throw new UsageError("stdin is not a terminal, so I cannot ask: add --yes to delete without asking");
+  const prompt = createInterface({ input: process.stdin, output: process.stdout });
   try {
-    // Long polling (unlike short polling, which samples a subset of SQS's servers) makes one answer without a new
-    // message mean: nothing left to list.
-    for (;;) {
-      const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({
-          QueueUrl: dlqUrl,
-          MaxNumberOfMessages: SQS_MAX_MESSAGES_PER_RECEIVE,
-          VisibilityTimeout: CLI_DEFAULTS.listVisibilityTimeoutSeconds,
-          WaitTimeSeconds: CLI_DEFAULTS.receiveWaitSeconds,
-          MessageAttributeNames: ["All"],
-          MessageSystemAttributeNames: ["All"],
-        }),
-      );
-      const fresh = Messages.filter((message) => message.MessageId !== undefined && !seen.has(message.MessageId));
-      for (const message of fresh) seen.set(message.MessageId!, message);
-      if (fresh.length === 0) break;
-    }
+    return /^y(es)?$/i.test((await prompt.question(`${question} [y/N] `)).trim());
   } finally {
-    await makeVisible(sqs, dlqUrl, [...seen.values()]);
+    prompt.close();
   }
-  return [...seen.values()].map(toDeadLetter);
-}
-
-/** Makes listed messages visible again (after {@link CLI_DEFAULTS.restoreVisibilitySeconds}); says so if some could not be. */
-async function makeVisible(sqs: SQSClient, queueUrl: string, messages: Message[]): Promise<void> {
-  let failed = 0;
-  for (let start = 0; start < messages.length; start += SQS_MAX_MESSAGES_PER_RECEIVE) {
-    const chunk = messages.slice(start, start + SQS_MAX_MESSAGES_PER_RECEIVE);
-    const reply = await sqs.send(
-      new ChangeMessageVisibilityBatchCommand({
-        QueueUrl: queueUrl,
-        Entries: chunk.map((message, index) => ({
-          Id: String(index),
-          ReceiptHandle: message.ReceiptHandle!,
-          VisibilityTimeout: CLI_DEFAULTS.restoreVisibilitySeconds,
-        })),
-      }),
-    );
-    failed += reply.Failed?.length ?? 0;
-  }
-  if (failed > 0) {
-    console.error(
-      `warning: ${failed} listed message(s) could not be made visible at once; they reappear after ${CLI_DEFAULTS.listVisibilityTimeoutSeconds} s`,
-    );
-  }
-}
-
-/**
- * Moves messages back one at a time: send the body as is (no attributes), check SQS stored the same bytes (MD5), and
- * only then delete the DLQ's copy. A message whose send fails stays in the DLQ and reappears after the short
- * visibility timeout.
- */
-async function redrive(sqs: SQSClient, dlqUrl: string, sourceUrl: string, max: number): Promise<{ moved: number; failed: string[] }> {
-  let moved = 0;
-  const failed: string[] = [];
-  const attempted = new Set<string>();
-  while (moved + failed.length < max) {
-    const { Messages = [] } = await sqs.send(
-      new ReceiveMessageCommand({
-        QueueUrl: dlqUrl,
-        MaxNumberOfMessages: Math.min(SQS_MAX_MESSAGES_PER_RECEIVE, max - moved - failed.length),
-        VisibilityTimeout: CLI_DEFAULTS.redriveVisibilityTimeoutSeconds,
-        WaitTimeSeconds: CLI_DEFAULTS.receiveWaitSeconds,
-      }),
-    );
-    const fresh = Messages.filter((message) => !attempted.has(message.MessageId ?? ""));
-    if (fresh.length === 0) break;
-    for (const message of fresh) {
-      attempted.add(message.MessageId ?? "");
-      try {
-        const sent = await sqs.send(new SendMessageCommand({ QueueUrl: sourceUrl, MessageBody: message.Body ?? "" }));
-        if (message.MD5OfBody !== undefined && sent.MD5OfMessageBody !== undefined && sent.MD5OfMessageBody !== message.MD5OfBody) {
-          throw new Error(`the copy's MD5 ${sent.MD5OfMessageBody} differs from the original's ${message.MD5OfBody}; left in the DLQ`);
-        }
-      } catch (error) {
-        failed.push(`${message.MessageId}: ${(error as Error).message}`);
-        continue;
-      }
-      await sqs.send(new DeleteMessageCommand({ QueueUrl: dlqUrl, ReceiptHandle: message.ReceiptHandle! }));
-      moved++;
-    }
-  }
-  return { moved, failed };
 }
 
 async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
@@ -212,24 +121,28 @@ async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
   return Attributes.QueueArn;
 }
 
-/** The DLQ's URL from the source queue's RedrivePolicy (`deadLetterTargetArn` is `arn:aws:sqs:region:account:name`). */
-async function deadLetterQueueUrl(sqs: SQSClient, sourceUrl: string): Promise<string> {
-  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: sourceUrl, AttributeNames: ["RedrivePolicy"] }));
-  const policy = Attributes?.RedrivePolicy;
-  if (!policy) throw new CommandFailure(`${sourceUrl} has no RedrivePolicy: give the dead-letter queue with --dlq-url`);
-  const arn = (JSON.parse(policy) as { deadLetterTargetArn?: string }).deadLetterTargetArn ?? "";
-  const [, , , , account, name] = arn.split(":");
-  if (!name) throw new CommandFailure(`cannot read the dead-letter queue from ${sourceUrl}'s RedrivePolicy ${policy}`);
-  const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name, QueueOwnerAWSAccountId: account }));
-  return QueueUrl!;
-}
+const COMMANDS = ["list", "redrive", "delete"] as const;
+type Command = (typeof COMMANDS)[number];
+
+/** Which flags each command takes (help and the common options go with all). */
+const FLAGS_OF: Record<Command, readonly string[]> = {
+  list: ["json"],
+  redrive: ["id", "max", "force", "aws", "dlq-arn", "source-arn"],
+  delete: ["id", "error", "all", "yes"],
+};
+const COMMON_FLAGS = ["queue-url", "dlq-url", "sqs-port", "help"];
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
     argv,
     {
       json: { type: "boolean" },
+      id: { type: "string", multiple: true },
       max: { type: "string" },
+      force: { type: "boolean" },
+      error: { type: "string" },
+      all: { type: "boolean" },
+      yes: { type: "boolean" },
       aws: { type: "boolean" },
       "dlq-arn": { type: "string" },
       "source-arn": { type: "string" },
@@ -244,17 +157,34 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const [command, ...extra] = positionals;
-  if (command !== "list" && command !== "redrive") {
-    throw new UsageError(command === undefined ? "give a command: list or redrive (see --help)" : `unknown command "${command}": use list or redrive`);
+  if (!COMMANDS.includes(command as Command)) {
+    throw new UsageError(
+      command === undefined ? "give a command: list, redrive or delete (see --help)" : `unknown command "${command}": use list, redrive or delete`,
+    );
   }
+  const cmd = command as Command;
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  if (command === "list" && (values.max !== undefined || values.aws || values["dlq-arn"] || values["source-arn"])) {
-    throw new UsageError("--max, --aws, --dlq-arn and --source-arn go with redrive, not list");
+  const misplaced = Object.keys(values).find((flag) => !COMMON_FLAGS.includes(flag) && !FLAGS_OF[cmd].includes(flag));
+  if (misplaced !== undefined) {
+    const owners = COMMANDS.filter((other) => FLAGS_OF[other].includes(misplaced));
+    throw new UsageError(`--${misplaced} goes with ${owners.join(" or ")}, not ${cmd}`);
   }
-  if (command === "redrive" && values.json) throw new UsageError("--json goes with list, not redrive");
+  const ids = values.id ?? [];
+  if (ids.some((id) => id.trim() === "")) throw new UsageError("--id must not be empty");
+  if (values.error !== undefined && values.error.trim() === "") throw new UsageError("--error must name an ErrorName, e.g. InvalidDonationEventError");
   if (!values.aws && (values["dlq-arn"] || values["source-arn"])) throw new UsageError("--dlq-arn and --source-arn go with --aws");
-  if (values.aws && values.max !== undefined) throw new UsageError("--max does not apply to --aws (the move task moves every message)");
+  if (values.aws && (values.max !== undefined || ids.length > 0)) {
+    throw new UsageError("--max and --id do not apply to --aws (the move task moves every message)");
+  }
   const max = values.max === undefined ? Number.POSITIVE_INFINITY : parsePositiveInteger(values.max, "--max");
+  let selection: DeadLetterSelection | undefined;
+  if (cmd === "delete") {
+    const chosen = [ids.length > 0, values.error !== undefined, values.all === true].filter(Boolean).length;
+    if (chosen !== 1) throw new UsageError("delete needs exactly one of --id ID, --error NAME or --all");
+    selection = ids.length > 0 ? { ids } : values.error !== undefined ? { errorName: values.error } : { all: true };
+  } else if (cmd === "redrive" && ids.length > 0) {
+    selection = { ids };
+  }
 
   const queueFlag = flagOrEnv(values["queue-url"], ENV.queueUrl);
   const sourceUrl =
@@ -267,38 +197,107 @@ async function main(argv: string[]): Promise<number> {
   ensureAwsEnvironment(endpoint, sourceUrl);
   const sqs = sqsClient(endpoint);
   try {
-    const dlqUrl = dlqGiven ?? (await deadLetterQueueUrl(sqs, sourceUrl));
-    if (command === "list") {
-      const letters = await listAll(sqs, dlqUrl);
-      if (values.json) {
-        console.log(JSON.stringify(letters, null, 2));
-      } else {
-        console.log(`${letters.length} message${letters.length === 1 ? "" : "s"} in ${dlqUrl}`);
-        for (const letter of letters) console.log(`\n${block(letter)}`);
-      }
-      return 0;
+    const queues = await resolveDeadLetterQueues(sqs, sourceUrl, dlqGiven);
+    switch (cmd) {
+      case "list":
+        return await list(queues, values.json === true);
+      case "delete":
+        return await remove(queues, selection!, values.yes === true);
+      case "redrive":
+        if (values.aws) return await moveTask(queues, values["dlq-arn"], values["source-arn"], values.force === true);
+        return await redrive(queues, selection, values.force === true, max);
     }
-    if (values.aws) {
-      const sourceArn = values["dlq-arn"] ?? (await queueArn(sqs, dlqUrl));
-      const destinationArn = values["source-arn"] ?? (await queueArn(sqs, sourceUrl));
-      const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: sourceArn, DestinationArn: destinationArn }));
-      console.log(`started a message-move task from ${sourceArn} to ${destinationArn}`);
-      console.log(`  task handle: ${TaskHandle}`);
-      console.log("  it runs in the background: see ListMessageMoveTasks or the SQS console (DLQ redrive) for its counts");
-      return 0;
-    }
-    const { moved, failed } = await redrive(sqs, dlqUrl, sourceUrl, max);
-    console.log(`moved ${moved}, failed ${failed.length} (from ${dlqUrl} to ${sourceUrl})`);
-    for (const failure of failed) console.log(`  failed ${failure}`);
-    return failed.length > 0 ? 1 : 0;
   } catch (error) {
     if (isConnectionRefused(error)) {
       throw new CommandFailure(`cannot reach the SQS server at ${endpoint ?? "AWS"}: is \`npm start\` running?`);
     }
+    if (error instanceof DeadLetterQueueError) throw new CommandFailure(error.message);
     throw error;
   } finally {
     sqs.destroy();
   }
+}
+
+type Queues = Awaited<ReturnType<typeof resolveDeadLetterQueues>>;
+
+async function list(queues: Queues, json: boolean): Promise<number> {
+  const { letters, slowToReappear } = await listDeadLetters(queues);
+  if (json) {
+    console.log(JSON.stringify(letters, null, 2));
+  } else {
+    const invalid = letters.filter((letter) => !letter.verdict.valid).length;
+    console.log(`${plural(letters.length, "message")} in ${queues.deadLetterUrl}${invalid > 0 ? ` (${invalid} can never pass Validate)` : ""}`);
+    for (const letter of letters) console.log(`\n${block(letter)}`);
+  }
+  warnSlow(slowToReappear);
+  return 0;
+}
+
+async function redrive(queues: Queues, selection: DeadLetterSelection | undefined, force: boolean, max: number): Promise<number> {
+  const result = await redriveDeadLetters(queues, { selection, force, max });
+  console.log(
+    `redriven ${result.redriven.length}, kept ${result.leftInvalid.length} that can never pass Validate, ` +
+      `failed ${result.failed.length} (from ${queues.deadLetterUrl} to ${queues.sourceUrl})`,
+  );
+  if (result.leftInvalid.length > 0) {
+    console.log(
+      `  ${plural(result.leftInvalid.length, "message")} stayed in the DLQ: Validate would dead-letter ${result.leftInvalid.length === 1 ? "it" : "them"} again ` +
+        "(fix the producer, `dlq delete` to drop, or --force to send anyway)",
+    );
+    for (const { messageId, problems } of result.leftInvalid) console.log(`  kept ${messageId}: ${problems.join("; ")}`);
+  }
+  for (const { messageId, reason } of result.failed) console.log(`  failed ${messageId}: ${reason}`);
+  warnSlow(result.slowToReappear);
+  if (result.notFound.length > 0) throw new UsageError(`not in the dead-letter queue: ${result.notFound.join(", ")}`);
+  return result.failed.length > 0 ? 1 : 0;
+}
+
+async function remove(queues: Queues, selection: DeadLetterSelection, yes: boolean): Promise<number> {
+  // What the person approves is what gets deleted: the listed ids, not whatever matches by the time they answer.
+  const { letters, slowToReappear } = await listDeadLetters(queues);
+  warnSlow(slowToReappear);
+  const chosen = letters.filter((letter) => isSelected(letter, selection));
+  if ("ids" in selection) {
+    const missing = selection.ids.filter((id) => !letters.some((letter) => letter.messageId === id));
+    if (missing.length > 0) throw new UsageError(`not in the dead-letter queue: ${missing.join(", ")} (nothing deleted)`);
+  }
+  if (chosen.length === 0) {
+    console.log(`nothing to delete: no message in ${queues.deadLetterUrl} has ErrorName ${"errorName" in selection ? selection.errorName : "?"}`);
+    return 0;
+  }
+  console.log(`${plural(chosen.length, "message")} to delete from ${queues.deadLetterUrl}:`);
+  for (const letter of chosen) {
+    const body = letter.body.length > 80 ? `${letter.body.slice(0, 80)}…` : letter.body;
+    console.log(`  ${letter.messageId}  ${letter.errorName ?? "(no ErrorName)"}  ${body}`);
+  }
+  if (!yes && !(await confirm(`Delete ${chosen.length === 1 ? "it" : `these ${chosen.length}`} for good?`))) {
+    console.log("nothing deleted");
+    return 0;
+  }
+  const { deleted, notFound } = await deleteDeadLetters(queues, { ids: chosen.map((letter) => letter.messageId) });
+  console.log(`deleted ${deleted.length}`);
+  if (notFound.length > 0) console.log(`  ${plural(notFound.length, "message")} had already left the DLQ: ${notFound.join(", ")}`);
+  return 0;
+}
+
+async function moveTask(queues: Queues, dlqArn: string | undefined, sourceArnFlag: string | undefined, force: boolean): Promise<number> {
+  const { sqs } = queues;
+  if (!force) {
+    const { letters } = await listDeadLetters(queues);
+    const invalid = letters.filter((letter) => !letter.verdict.valid).length;
+    if (invalid > 0) {
+      throw new CommandFailure(
+        `${plural(invalid, "message")} in the DLQ can never pass Validate: \`dlq delete\` them, redrive without --aws, or add --force`,
+      );
+    }
+  }
+  const sourceArn = dlqArn ?? (await queueArn(sqs, queues.deadLetterUrl));
+  const destinationArn = sourceArnFlag ?? (await queueArn(sqs, queues.sourceUrl));
+  const { TaskHandle } = await sqs.send(new StartMessageMoveTaskCommand({ SourceArn: sourceArn, DestinationArn: destinationArn }));
+  console.log(`started a message-move task from ${sourceArn} to ${destinationArn}`);
+  console.log(`  task handle: ${TaskHandle}`);
+  console.log("  it runs in the background: see ListMessageMoveTasks or the SQS console (DLQ redrive) for its counts");
+  return 0;
 }
 
 runCommand(main);
