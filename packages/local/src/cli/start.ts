@@ -13,12 +13,14 @@ import {
   ENV,
   flagOrEnv,
   fromRoot,
+  UsageError,
   parseCommandLine,
+  parsePort,
   parsePositiveSeconds,
   runCommand,
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
-import { SERVER_FLAGS, emulatorConfigFor, localServersFrom } from "./servers";
+import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -32,6 +34,9 @@ ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5 requests/s limit on), and the dra
   --table NAME        the Airtable table (default ${CLI_DEFAULTS.table})
   --every SECONDS     start an execution this often (env ${ENV.everySeconds}; default ${CLI_DEFAULTS.everySeconds});
                       a tick that comes while one still runs is skipped
+  --console-port N    the web console's port (env ${ENV.consolePort}; default ${CLI_DEFAULTS.consolePort}; 0 = any free port);
+                      its history is kept in ${CLI_DEFAULTS.consoleDataDir}
+  --no-console        do not serve the web console
   -h, --help          show this help
 
 Environment:
@@ -92,10 +97,35 @@ function showProgress(pipeline: LocalPipeline): () => void {
   };
 }
 
+/**
+ * The web console beside the pipeline (loaded only when wanted). A console that cannot start (its port taken, say)
+ * stops `npm start` with one line: a silently missing console would be worse.
+ */
+async function startWebConsole(pipeline: LocalPipeline, definition: unknown, port: number, choice: ServerChoice) {
+  const { startPipelineConsole } = await import("@fundraise-sync/console");
+  const connection =
+    choice.sqsEndpoint !== undefined
+      ? `--queue-url ${pipeline.queueUrls.source}`
+      : choice.sqsPort !== CLI_DEFAULTS.sqsPort
+        ? `--sqs-port ${new URL(pipeline.sqsEndpoint).port}`
+        : "";
+  try {
+    return await startPipelineConsole({ pipeline, definition, port, dir: fromRoot(CLI_DEFAULTS.consoleDataDir), commands: { connection } });
+  } catch (error) {
+    await pipeline.close();
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
+      throw new UsageError(`the console's port ${port} is taken (another \`npm start\`?): use --console-port N or --no-console`);
+    }
+    throw error;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     ...SERVER_FLAGS,
     every: { type: "string" },
+    "console-port": { type: "string" },
+    "no-console": { type: "boolean" },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -103,6 +133,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const { choice, airtablePort, token, tableName } = localServersFrom(values);
   const everyText = flagOrEnv(values.every, ENV.everySeconds);
+  if (values["no-console"] && values["console-port"] !== undefined) throw new UsageError("give --console-port or --no-console, not both");
+  const consolePortText = flagOrEnv(values["console-port"], ENV.consolePort);
+  const consolePort = values["no-console"]
+    ? undefined
+    : consolePortText === undefined
+      ? CLI_DEFAULTS.consolePort
+      : parsePort(consolePortText, values["console-port"] !== undefined ? "--console-port" : ENV.consolePort);
   const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
 
   const { startLocalPipeline, synthesizeWorkflowCached } = await loadPipeline();
@@ -146,6 +183,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
   console.log(`  pacing: each writer waits ${pipeline.writeIntervalMs} ms between requests (the stack's)`);
+  const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice);
+  if (webConsole) console.log(`console:  ${webConsole.url} (history in ${CLI_DEFAULTS.consoleDataDir})`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
@@ -202,6 +241,7 @@ async function main(argv: string[]): Promise<number> {
       }
       void (async () => {
         await waiting?.catch(() => undefined);
+        await webConsole?.close();
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
         console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in .local/ for the next start` : ""}`);
