@@ -82,9 +82,19 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     for (const res of streams) res.write(frame);
   };
 
-  /** Lists the DLQ again (never two lists at once: each hides the messages it reads for a moment). */
+  // Every DLQ operation receives the whole queue, hiding each message while it works: two at once would each miss
+  // what the other holds. So they run one after another.
+  let dlqTurn: Promise<unknown> = Promise.resolve();
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const next = dlqTurn.then(work, work);
+    dlqTurn = next.catch(() => undefined);
+    return next;
+  };
+
+  /** Lists the DLQ again (a list already waiting covers this call too). */
   const relist = () => {
-    listing ??= (async () => {
+    listing ??= exclusive(async () => {
+      listing = undefined; // from here on, a new change needs a new list
       try {
         deadLetters = (await options.deadLetters.list()).map((entry) => ({ ...entry, eventId: entry.eventId ?? eventIdOf(entry.body) }));
         deadLetterError = undefined;
@@ -92,8 +102,6 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         deadLetterError = (error as Error).message;
       }
       push("dlq", { entries: deadLetters, error: deadLetterError });
-    })().finally(() => {
-      listing = undefined;
     });
     return listing;
   };
@@ -163,7 +171,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     const bodies = deadLetters.filter((entry) => ids.includes(entry.messageId));
     let outcome: { ok: boolean; detail: string };
     try {
-      outcome = await run();
+      outcome = await exclusive(run);
     } catch (error) {
       outcome = { ok: false, detail: (error as Error).message };
     }
@@ -316,7 +324,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
-      await listing;
+      await dlqTurn;
     },
   };
 }
