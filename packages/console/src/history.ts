@@ -245,8 +245,14 @@ export class History extends EventEmitter {
     const q = query.trim();
     const messageIds = new Set<string>([q]);
     const eventIds = new Set<string>([q.toLowerCase()]);
-    // A MessageId leads to its event Id, and that to every delivery of it (a redrive is a new message).
+    // A MessageId leads to its event Id, and that to every delivery of it (a redrive is a new message); an action on
+    // it (a resend of an edited body, say) joins the ids it acted on.
     for (let round = 0; round < 2; round++) {
+      for (const action of this.#actions) {
+        if (!action.messageIds.some((id) => messageIds.has(id)) && !action.eventIds.some((id) => eventIds.has(id))) continue;
+        for (const id of action.messageIds) messageIds.add(id);
+        for (const id of action.eventIds) eventIds.add(id);
+      }
       for (const entry of this.#entries.values()) {
         if (!entry.messageIds.some((id) => messageIds.has(id)) && !entry.eventIds.some((id) => eventIds.has(id))) continue;
         for (const event of (await this.events(entry.name)) ?? []) {

@@ -167,8 +167,14 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
   });
 
   /** Runs a DLQ action, records it with its CLI command, refreshes the DLQ view. */
-  const act = async (action: "redrive" | "delete" | "resend", command: string, ids: string[], run: () => Promise<{ ok: boolean; detail: string }>) => {
-    const bodies = deadLetters.filter((entry) => ids.includes(entry.messageId));
+  const act = async (
+    action: "redrive" | "delete" | "resend",
+    command: string,
+    ids: string[],
+    run: () => Promise<{ ok: boolean; detail: string }>,
+    alsoEventIds: string[] = [],
+  ) => {
+    const letters = deadLetters.filter((entry) => ids.includes(entry.messageId));
     let outcome: { ok: boolean; detail: string };
     try {
       outcome = await exclusive(run);
@@ -180,8 +186,9 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
       action,
       command,
       ok: outcome.ok,
-      messageIds: ids,
-      eventIds: bodies.map((letter) => letter.eventId).filter((id): id is string => id !== undefined),
+      // The DLQ's ids and the ids the message had in the source queue: a story finds the action from either.
+      messageIds: [...ids, ...letters.map((letter) => letter.sourceMessageId).filter((id): id is string => id !== undefined)],
+      eventIds: [...letters.map((letter) => letter.eventId ?? eventIdOf(letter.body)), ...alsoEventIds].filter((id): id is string => id !== undefined),
       detail: outcome.detail,
     };
     await history.recordAction(entry);
@@ -261,7 +268,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
         // Validate first: an edit that would fail again is shown, and nothing is sent.
         const verdict = await options.deadLetters.validate(edited);
         if (!verdict.valid) return sendJson(res, 422, { ok: false, verdict });
-        const entry = await act("resend", Commands.resend(context, id), [id], () => options.deadLetters.resend(id, edited));
+        const entry = await act("resend", Commands.resend(context, id), [id], () => options.deadLetters.resend(id, edited), verdict.eventId ? [verdict.eventId] : []);
         return sendJson(res, entry.ok ? 200 : 500, { ...entry, verdict });
       }
     }

@@ -272,6 +272,8 @@ export function DeadLetterView({
 }) {
   const [filter, setFilter] = useState<string>();
   const [chosen, setChosen] = useState<Set<string>>(new Set());
+  /** "select all shown" was ticked: the action applies to the whole group (or the whole DLQ), not to a list of ids. */
+  const [wholeGroup, setWholeGroup] = useState(false);
   const [force, setForce] = useState(false);
   const [confirmDelete, setConfirmDelete] = useState(false);
   const [busy, setBusy] = useState(false);
@@ -288,8 +290,9 @@ export function DeadLetterView({
     setChosen((old) => new Set([...old].filter((id) => entries.some((entry) => entry.messageId === id))));
   }, [entries]);
   const allChosen = visible.length > 0 && selectedIds.length === visible.length;
+  const group = wholeGroup && allChosen;
   const selection: Selection | undefined =
-    selectedIds.length === 0 ? undefined : allChosen && filter === undefined ? { all: true } : allChosen && filter && filter !== "(no reason)" ? { errorName: filter } : { ids: selectedIds };
+    selectedIds.length === 0 ? undefined : group && filter === undefined ? { all: true } : group && filter && filter !== "(no reason)" ? { errorName: filter } : { ids: selectedIds };
   const redriveSelection = selection && "errorName" in selection ? { ids: selectedIds } : selection;
   const invalidChosen = visible.filter((entry) => chosen.has(entry.messageId) && entry.verdict?.valid === false).length;
 
@@ -313,11 +316,11 @@ export function DeadLetterView({
         Looking never consumes a message: each list hides the messages for a moment and gives them back (the DLQ has no receive limit).
       </p>
       <div className="filters" role="group" aria-label="Filter by ErrorName">
-        <button className={filter === undefined ? "active" : ""} onClick={() => setFilter(undefined)}>
+        <button className={filter === undefined ? "active" : ""} onClick={() => (setFilter(undefined), setWholeGroup(false))}>
           All ({entries.length})
         </button>
         {groups.map(([name, count]) => (
-          <button key={name} className={filter === name ? "active" : ""} onClick={() => setFilter(name)} data-error-group={name}>
+          <button key={name} className={filter === name ? "active" : ""} onClick={() => (setFilter(name), setWholeGroup(false))} data-error-group={name}>
             {name} ({count})
           </button>
         ))}
@@ -328,7 +331,10 @@ export function DeadLetterView({
             type="checkbox"
             aria-label="Select all shown"
             checked={allChosen}
-            onChange={(event) => setChosen(event.target.checked ? new Set(visible.map((entry) => entry.messageId)) : new Set())}
+            onChange={(event) => {
+              setWholeGroup(event.target.checked);
+              setChosen(event.target.checked ? new Set(visible.map((entry) => entry.messageId)) : new Set());
+            }}
           />{" "}
           select all shown
         </label>
@@ -382,7 +388,10 @@ export function DeadLetterView({
             entry={entry}
             commands={commands}
             chosen={chosen.has(entry.messageId)}
-            onChoose={(on) => setChosen((old) => new Set(on ? [...old, entry.messageId] : [...old].filter((id) => id !== entry.messageId)))}
+            onChoose={(on) => {
+              setWholeGroup(false);
+              setChosen((old) => new Set(on ? [...old, entry.messageId] : [...old].filter((id) => id !== entry.messageId)));
+            }}
             onExecution={onExecution}
             onStory={onStory}
             onResult={setResult}
