@@ -20,7 +20,7 @@ interface Laid {
 }
 
 /** Below this the node text is too small to read: the panel scrolls instead. */
-const MIN_FIT = 0.62;
+const MIN_FIT = 0.7;
 const CHAR = 7.2; // px per character of the 12 px UI font, for sizing before the browser has drawn anything
 const LABEL_CHAR = 6.3;
 
@@ -137,6 +137,14 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
     return () => observer.disconnect();
   }, [laid]);
   const scale = zoom ?? fitScale;
+  // Open on the top of the flow: its Start node in the middle of the panel.
+  const centred = useRef(false);
+  useEffect(() => {
+    const start = laid?.nodes.get(START_NODE);
+    if (!start || !box.current || centred.current) return;
+    centred.current = true;
+    box.current.scrollLeft = Math.max(0, (start.x + start.width / 2) * scale - box.current.clientWidth / 2);
+  }, [laid, scale]);
 
   const byId = useMemo(() => new Map(graph.nodes.map((node) => [node.id, node])), [graph]);
   const ran = (id: string) => {
@@ -267,7 +275,7 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
 
 /** Since the console started: in the state now, passed, failed (caught or not), retried. */
 function Counters({ activity }: { activity?: StateActivity }) {
-  if (!activity) return <div className="counters muted">not run yet</div>;
+  activity ??= { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0 };
   return (
     <div className="counters" title="Since the console started: in it now · passed · failed · retries">
       <span className={activity.inNow > 0 ? "now" : ""}>▶ {activity.inNow}</span>

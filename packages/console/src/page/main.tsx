@@ -151,7 +151,14 @@ function Header({ state }: { state: ConsoleState }) {
 
 function QueueChip({ name, label, depth }: { name: string; label: string; depth: { visible: number; inFlight: number; delayed: number } }) {
   return (
-    <span className="chip" data-queue={name} data-visible={depth.visible} data-in-flight={depth.inFlight} data-delayed={depth.delayed}>
+    <span
+      className="chip"
+      data-queue={name}
+      data-visible={depth.visible}
+      data-in-flight={depth.inFlight}
+      data-delayed={depth.delayed}
+      title="waiting: visible to a receive; in flight: received and hidden (being processed, or being listed by the console); delayed: not yet visible"
+    >
       {label}: <strong>{depth.visible}</strong> waiting · <strong>{depth.inFlight}</strong> in flight · <strong>{depth.delayed}</strong> delayed
     </span>
   );
