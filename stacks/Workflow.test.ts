@@ -4,15 +4,20 @@ import { describe, expect, inject, it } from "vitest";
 import { ErrorName } from "@fundraise-sync/core/errors";
 import {
   AIRTABLE_REQUESTS_PER_SECOND,
+  DEFAULT_AIRTABLE_SHARE_PER_SECOND,
   EXECUTION_HISTORY_LIMIT_EVENTS,
   MAX_EVENT_BYTES,
+  RECEIVES_PER_ROUND,
   SQS_MAX_MESSAGES_PER_RECEIVE,
+  SQS_MAX_RECEIPT_HANDLE_BYTES,
   STATE_PAYLOAD_LIMIT_BYTES,
 } from "@fundraise-sync/core/limits";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
-import { AIRTABLE_REQUEST_TIMEOUT_MS, MAX_BATCHES_PER_EXECUTION, MAX_RECEIVE_COUNT } from "./settings";
+import { MAX_WRITE_RETRY_WAIT_SECONDS, WritePolicy } from "@fundraise-sync/core/write-round";
+import { MAX_MESSAGES_PER_ROUND, StateName, worstCaseExecutionEvents, worstCaseRoundSeconds } from "./drain-definition";
+import { AIRTABLE_REQUEST_TIMEOUT_MS, MAX_RECEIVE_COUNT, MAX_ROUNDS_PER_EXECUTION, settingsFor } from "./settings";
 import { SYNTH_ACCOUNT, SYNTH_REGION, resolveReferences } from "./synthesize";
-import { type AslGraph, type AslRetrier, type AslState, worstCaseBatchSeconds, worstCaseMessageEvents, worstCaseStateEvents } from "./timing";
+import { type AslGraph, type AslState } from "./timing";
 
 // asl-validator ships no type declarations: load it through require, typed by what its README documents.
 type AslValidator = (
@@ -48,7 +53,7 @@ const arn = {
 };
 const SOURCE_QUEUE_ARN = arn.queue("DonationsQueue");
 const DLQ_ARN = arn.queue("DeadLetterQueue");
-const FUNCTIONS = ["Validate", "WriteToAirtable", "DeleteMessage"] as const;
+const FUNCTIONS = ["Validate", "WriteToAirtable", "DeleteMessages"] as const;
 
 interface Statement {
   effect: string;
@@ -85,11 +90,14 @@ function state(graph: AslGraph, name: string): AslState {
   if (!found) throw new Error(`No state ${name} in the definition`);
   return found;
 }
-const processBatch = state(definition, "ProcessBatch");
-const itemProcessor = processBatch.ItemProcessor!;
-const maxConcurrency = processBatch.MaxConcurrency!;
-const receiveBatch = state(definition, "ReceiveBatch");
-const writeToAirtable = state(itemProcessor, "WriteToAirtable");
+const receiveRound = state(definition, StateName.ReceiveRound);
+const receiver = receiveRound.ItemProcessor!;
+const validateBatch = state(receiver, StateName.ValidateBatch);
+const validator = validateBatch.ItemProcessor!;
+const receiveBatch = state(receiver, StateName.ReceiveBatch);
+const writeToAirtable = state(definition, StateName.WriteToAirtable);
+const deleteWritten = state(definition, StateName.DeleteWrittenMessages);
+const deadLetterUnwritable = state(definition, StateName.DeadLetterUnwritableMessages);
 const receiveParameters = receiveBatch.Parameters as { VisibilityTimeout: number; MaxNumberOfMessages: number; QueueUrl: string };
 
 /** Every state of a graph and of the graphs nested in it. */
@@ -132,27 +140,27 @@ describe("the Workflow stack", () => {
       expect(resolve(source.RedrivePolicy)).toEqual({ deadLetterTargetArn: DLQ_ARN, maxReceiveCount: MAX_RECEIVE_COUNT });
     });
 
-    it("caps a message at MAX_EVENT_BYTES, so that a full batch fits Step Functions' payload limit", () => {
+    it("caps a message at MAX_EVENT_BYTES, so that a full round of bodies fits Step Functions' payload limit", () => {
       // Arrange: worst cases, generously. A body's quotes, backslashes and newlines double when embedded in JSON; a
-      // message adds a receipt handle (up to 1,024 characters), ids, an MD5 and attributes; a state adds the drain
-      // counters, the guard's result, a Lambda error's Cause with its stack trace.
+      // message adds a receipt handle, ids, an MD5 and attributes; a state adds the drain counters, the budget and
+      // an error's Cause.
       const source = resource("DonationsQueue", "AWS::SQS::Queue").Properties;
-      const escapedBody = 2 * source.MaximumMessageSize;
-      const messageOverhead = 2 * 1024;
+      const messageOverhead = SQS_MAX_RECEIPT_HANDLE_BYTES + 512;
       const stateOverhead = 4 * 1024;
-      // The execution's state after ReceiveBatch: every message of the batch.
-      const batchState = SQS_MAX_MESSAGES_PER_RECEIVE * (escapedBody + messageOverhead) + stateOverhead;
-      // One Map iteration, at its largest (WriteToAirtable's input): its message, a copy of every body of the batch
-      // (to spot duplicates), and the validated event.
-      const iterationState = escapedBody + messageOverhead + SQS_MAX_MESSAGES_PER_RECEIVE * (escapedBody + 3) + escapedBody + stateOverhead;
+      // The largest state: a round, every message with its body (received, still pending, or to dead-letter). A
+      // written message drops its body for a smaller outcome (ids, receipt handle, record id); no message is in
+      // two lists, and no body is copied between iterations.
+      const roundState = (bodyBytes: number) => MAX_MESSAGES_PER_ROUND * (2 * bodyBytes + messageOverhead) + stateOverhead;
 
       // Assert
       expect(source.MaximumMessageSize).toBe(MAX_EVENT_BYTES);
       expect(receiveParameters.MaxNumberOfMessages).toBe(SQS_MAX_MESSAGES_PER_RECEIVE);
-      // The model above matches what the Map hands each iteration: nothing else is copied per iteration.
-      expect(Object.keys(processBatch.ItemSelector as object).sort()).toEqual(["batchBodies.$", "index.$", "message.$", "queueUrl"]);
-      expect(batchState).toBeLessThan(STATE_PAYLOAD_LIMIT_BYTES);
-      expect(iterationState).toBeLessThan(STATE_PAYLOAD_LIMIT_BYTES);
+      expect(receiveRound.MaxConcurrency).toBe(RECEIVES_PER_ROUND);
+      // The model matches what the Maps hand their iterations: the message alone, no copies of the batch.
+      expect(Object.keys(validateBatch.ItemSelector as object)).toEqual(["message.$"]);
+      expect(roundState(source.MaximumMessageSize)).toBeLessThan(STATE_PAYLOAD_LIMIT_BYTES);
+      // ...and has teeth: the 8 KiB this queue used to accept would not fit a round of 30.
+      expect(roundState(8 * 1024)).toBeGreaterThan(STATE_PAYLOAD_LIMIT_BYTES);
     });
   });
 
@@ -219,7 +227,7 @@ describe("the Workflow stack", () => {
       expect(FUNCTIONS.map((name) => resource(name, "AWS::Lambda::Function").Properties.Handler)).toEqual([
         "packages/functions/src/validate.handler",
         "packages/functions/src/write-to-airtable.handler",
-        "packages/functions/src/delete-message.handler",
+        "packages/functions/src/delete-messages.handler",
       ]);
     });
 
@@ -233,19 +241,29 @@ describe("the Workflow stack", () => {
         [`SST_Parameter_value_${ConfigName.AirtableBaseId}`]: "appFundraiseSync1",
         [`SST_Parameter_value_${ConfigName.AirtableTableName}`]: "Donations",
       });
-      for (const name of ["Validate", "DeleteMessage"]) {
+      for (const name of ["Validate", "DeleteMessages"]) {
         expect(Object.keys(env(name)).filter((key) => /^SST_(Secret|Parameter)_/.test(key))).toEqual([]);
       }
     });
 
-    it("gives the Airtable request a timeout that leaves WriteToAirtable time to report it as retryable", () => {
+    it("gives the Airtable request a timeout that leaves WriteToAirtable time to report what it did", () => {
       // Arrange
       const fn = resource("WriteToAirtable", "AWS::Lambda::Function").Properties;
       const env = fn.Environment.Variables as Record<string, string>;
 
-      // Assert: request timeout + pacing hold well within the function's timeout
+      // Assert: the writer stops starting requests one request timeout before its end; that leaves most of it
       expect(Number(env[EnvName.AirtableRequestTimeoutMs])).toBe(AIRTABLE_REQUEST_TIMEOUT_MS);
-      expect(Number(env[EnvName.AirtableRequestTimeoutMs]) + Number(env[EnvName.AirtableMinWriteIntervalMs])).toBeLessThan(fn.Timeout * 1000);
+      expect(4 * Number(env[EnvName.AirtableRequestTimeoutMs])).toBeLessThanOrEqual(fn.Timeout * 1000);
+    });
+
+    it("gives WriteToAirtable the stage's share of the base: 4 of Airtable's 5 requests/s by default", () => {
+      // Arrange
+      const env = resource("WriteToAirtable", "AWS::Lambda::Function").Properties.Environment.Variables as Record<string, string>;
+
+      // Assert
+      expect(Number(env[EnvName.AirtableRequestsPerSecond])).toBe(DEFAULT_AIRTABLE_SHARE_PER_SECOND);
+      expect(DEFAULT_AIRTABLE_SHARE_PER_SECOND).toBeLessThan(AIRTABLE_REQUESTS_PER_SECOND);
+      expect(settingsFor(STAGE).airtableRequestsPerSecond).toBe(4);
     });
   });
 
@@ -260,14 +278,17 @@ describe("the Workflow stack", () => {
       expect(statements.flatMap((s) => s.actions).every((action) => /^(xray|logs):/.test(action))).toBe(true);
     });
 
-    it("DeleteMessage may only sqs:DeleteMessage, on the donations queue only", () => {
+    it("DeleteMessages may only delete and change visibility, on the donations queue only", () => {
       // Arrange
-      const statements = statementsOfFunction("DeleteMessage");
+      const statements = statementsOfFunction("DeleteMessages");
+      const sqsActions = /^sqs:(DeleteMessage|ChangeMessageVisibility)$/;
 
       // Assert
-      expect(grantsOf(statements, "sqs")).toEqual([{ effect: "Allow", actions: ["sqs:DeleteMessage"], resources: [SOURCE_QUEUE_ARN] }]);
+      expect(grantsOf(statements, "sqs")).toEqual([
+        { effect: "Allow", actions: ["sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], resources: [SOURCE_QUEUE_ARN] },
+      ]);
       expect(grantsOf(statements, "ssm")).toEqual([]);
-      expect(statements.flatMap((s) => s.actions).every((action) => /^(xray|logs):|^sqs:DeleteMessage$/.test(action))).toBe(true);
+      expect(statements.flatMap((s) => s.actions).every((action) => /^(xray|logs):/.test(action) || sqsActions.test(action))).toBe(true);
     });
 
     it("WriteToAirtable may only read its own SSM configuration, and touches no queue", () => {
@@ -370,83 +391,92 @@ describe("the drain definition", () => {
 
   it("never retries an invalid message: Validate retries only Lambda's own failures, and dead-letters the rest", () => {
     // Arrange
-    const validate = state(itemProcessor, "Validate");
+    const validate = state(validator, StateName.Validate);
 
     // Assert
     const retried = (validate.Retry ?? []).flatMap((r) => r.ErrorEquals);
     expect(retried).not.toContain(ErrorName.InvalidDonationEvent);
     expect(retried.every((name) => name.startsWith("Lambda."))).toBe(true);
-    expect(validate.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: "DeadLetterInvalidMessage" })]);
+    expect(validate.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: StateName.DeadLetterInvalidMessage })]);
   });
 
-  describe("WriteToAirtable", () => {
-    const retrier = (name: string): AslRetrier => {
-      const found = (writeToAirtable.Retry ?? []).find((r) => r.ErrorEquals.includes(name));
-      if (!found) throw new Error(`WriteToAirtable does not retry ${name}`);
-      return found;
-    };
-
-    it("retries a 429 no sooner than Airtable's 30 s penalty, without jitter that could shorten it", () => {
-      // Assert
-      const rule = retrier(ErrorName.AirtableRateLimited);
-      expect(rule.IntervalSeconds).toBeGreaterThanOrEqual(30);
-      expect(rule.JitterStrategy).toBe("NONE");
-      expect(rule.BackoffRate ?? 2).toBeGreaterThanOrEqual(1);
-    });
-
-    it("retries an unavailable Airtable with exponential backoff and full jitter", () => {
-      // Assert
-      const rule = retrier(ErrorName.AirtableUnavailable);
-      expect(rule.BackoffRate).toBeGreaterThan(1);
-      expect(rule.JitterStrategy).toBe("FULL");
-      expect(rule.MaxAttempts).toBeGreaterThan(0);
-    });
-
-    it("never retries a rejected record or a configuration error", () => {
-      // Assert
-      const retried = (writeToAirtable.Retry ?? []).flatMap((r) => r.ErrorEquals);
-      for (const name of [ErrorName.AirtableRecordRejected, ErrorName.AirtableConfiguration, "States.ALL", "States.TaskFailed"]) {
-        expect(retried).not.toContain(name);
-      }
-    });
-
-    it("stops the run on a configuration error (a Fail state) before its catch-all dead-letters the message", () => {
-      // Arrange
-      const catchers = writeToAirtable.Catch ?? [];
-      const configuration = catchers.findIndex((c) => c.ErrorEquals.includes(ErrorName.AirtableConfiguration));
-      const catchAll = catchers.findIndex((c) => c.ErrorEquals.includes("States.ALL"));
-
-      // Assert
-      expect(configuration).toBeGreaterThanOrEqual(0);
-      expect(catchAll).toBeGreaterThan(configuration);
-      const fail = state(itemProcessor, catchers[configuration]!.Next);
-      expect(fail).toMatchObject({ Type: "Fail", Error: ErrorName.AirtableConfiguration });
-      const deadLetter = state(itemProcessor, catchers[catchAll]!.Next);
-      expect(deadLetter.Resource).toBe("arn:aws:states:::aws-sdk:sqs:sendMessage");
-      expect((deadLetter.Parameters as { QueueUrl: string }).QueueUrl).toBe(
-        `https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/DeadLetterQueue`,
-      );
-    });
-  });
-
-  it("writes at most 5 requests/s: ProcessBatch's slots, each paced at WriteToAirtable's interval", () => {
-    // Arrange: the interval the deployed function actually gets
-    const env = resource("WriteToAirtable", "AWS::Lambda::Function").Properties.Environment.Variables as Record<string, string>;
-    const intervalMs = Number(env[EnvName.AirtableMinWriteIntervalMs]);
-
-    // Act: each slot makes at most one request per interval
-    const requestsPerSecond = maxConcurrency * (1000 / intervalMs);
+  it("dead-letters with the original body and the reason in attributes, in both places messages can fail", () => {
+    // Arrange
+    const senders = [state(validator, StateName.DeadLetterInvalidMessage), state(deadLetterUnwritable.ItemProcessor!, StateName.DeadLetterUnwritableMessage)];
 
     // Assert
-    expect(intervalMs).toBeGreaterThan(0);
-    expect(requestsPerSecond).toBeLessThanOrEqual(AIRTABLE_REQUESTS_PER_SECOND);
+    for (const sender of senders) {
+      expect(sender.Resource).toBe("arn:aws:states:::aws-sdk:sqs:sendMessage");
+      const parameters = sender.Parameters as { QueueUrl: string; "MessageBody.$": string; MessageAttributes: Record<string, unknown> };
+      expect(parameters.QueueUrl).toBe(`https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/DeadLetterQueue`);
+      expect(parameters["MessageBody.$"]).toBe("$.message.Body");
+      expect(Object.keys(parameters.MessageAttributes).sort()).toEqual(
+        ["ErrorCause", "ErrorName", "ExecutionArn", "FailedState", "ReceiveCount", "SourceMessageId"],
+      );
+    }
+  });
+
+  describe("WriteToAirtable, one writer per round", () => {
+    it("is a Lambda task that takes the round and returns it: Airtable's 429s and 5xx are not Step Functions retries", () => {
+      // Assert: only Lambda's own failures are retried by the state machine; Airtable's are sorted per message
+      const retried = (writeToAirtable.Retry ?? []).flatMap((r) => r.ErrorEquals);
+      for (const name of [ErrorName.AirtableRateLimited, ErrorName.AirtableUnavailable, ErrorName.AirtableRecordRejected, "States.ALL"]) {
+        expect(retried).not.toContain(name);
+      }
+      expect(writeToAirtable.Resource).toBe(arn.function("WriteToAirtable"));
+      expect(writeToAirtable).toMatchObject({ InputPath: "$.round", ResultPath: "$.round" });
+    });
+
+    it("waits in the open after a 429 or a failure (WaitForAirtable), then writes what is left", () => {
+      // Assert
+      const isRetryDue = state(definition, StateName.IsRetryDue);
+      expect(isRetryDue.Choices).toEqual([{ Variable: "$.round.retryAt", IsString: true, Next: StateName.WaitForAirtable }]);
+      expect(isRetryDue.Default).toBe(StateName.DeleteWrittenMessages);
+      expect(state(definition, StateName.WaitForAirtable)).toMatchObject({ Type: "Wait", TimestampPath: "$.round.retryAt", Next: StateName.WriteToAirtable });
+    });
+
+    it("ends the drain only once Airtable unlocks when the round gave up on a locked base", () => {
+      // Assert
+      const keepDraining = state(definition, StateName.KeepDraining);
+      expect(keepDraining.Choices![0]).toEqual({ Variable: "$.round.lockedUntil", IsString: true, Next: StateName.WaitOutAirtableLock });
+      expect(state(definition, StateName.WaitOutAirtableLock)).toMatchObject({ Type: "Wait", TimestampPath: "$.round.lockedUntil", Next: StateName.DrainComplete });
+    });
+
+    it("stops the run on a configuration error (a Fail state) before its catch-all fails it as a fault of the writer", () => {
+      // Arrange
+      const catchers = writeToAirtable.Catch ?? [];
+
+      // Assert
+      expect(catchers.map((c) => [c.ErrorEquals, c.Next])).toEqual([
+        [[ErrorName.AirtableConfiguration], StateName.AirtableMisconfigured],
+        [["States.ALL"], StateName.WriteFailed],
+      ]);
+      expect(state(definition, StateName.AirtableMisconfigured)).toMatchObject({ Type: "Fail", Error: ErrorName.AirtableConfiguration });
+      expect(state(definition, StateName.WriteFailed)).toMatchObject({ Type: "Fail" });
+    });
+
+    it("deletes what was written in batches, and never fails the round over a delete", () => {
+      // Assert
+      expect(deleteWritten.Resource).toBe("arn:aws:states:::lambda:invoke");
+      expect((deleteWritten.Parameters as { Payload: Record<string, string> }).Payload).toMatchObject({
+        "delete.$": "$.round.written",
+        "release.$": "$.round.release",
+        "releaseAt.$": "$.round.releaseAt",
+      });
+      expect(deleteWritten.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: StateName.AnyUnwritable })]);
+    });
   });
 
   describe("visibility timeout", () => {
-    const worstCase = worstCaseBatchSeconds(itemProcessor, SQS_MAX_MESSAGES_PER_RECEIVE, maxConcurrency);
+    const worstCase = worstCaseRoundSeconds({
+      receiveRound,
+      writeToAirtable,
+      deleteWrittenMessages: deleteWritten,
+      deadLetterUnwritableMessages: deadLetterUnwritable,
+    });
     const queueVisibility = resource("DonationsQueue", "AWS::SQS::Queue").Properties.VisibilityTimeout as number;
 
-    it("hides a received batch for at least its worst case, so no message is delivered twice while in flight", () => {
+    it("hides a received round for at least its worst case, so no message is delivered twice while in flight", () => {
       // Assert
       expect(receiveParameters.QueueUrl).toBe(`https://sqs.${SYNTH_REGION}.amazonaws.com/${SYNTH_ACCOUNT}/DonationsQueue`);
       expect(receiveParameters.VisibilityTimeout).toBeGreaterThanOrEqual(worstCase);
@@ -454,65 +484,68 @@ describe("the drain definition", () => {
       expect(receiveParameters.VisibilityTimeout).toBeLessThanOrEqual(12 * 60 * 60); // SQS's maximum
     });
 
-    it("has teeth: five more attempts on a WriteToAirtable retrier would outlast the synthesized timeout", () => {
+    it("counts every WriteToAirtable attempt and the longest wait between them", () => {
+      // Arrange: the same round with one attempt fewer
+      const oneAttempt = worstCase - worstCaseRoundSeconds({
+        receiveRound: { ...receiveRound, ItemProcessor: { StartAt: "Nothing", States: { Nothing: { Type: "Pass", End: true } } } },
+        writeToAirtable,
+        deleteWrittenMessages: { ...deleteWritten, TimeoutSeconds: 0, Retry: [] },
+        deadLetterUnwritableMessages: { ...deadLetterUnwritable, ItemProcessor: { StartAt: "Nothing", States: { Nothing: { Type: "Pass", End: true } } } },
+      });
+
+      // Assert: the write loop alone is maxAttempts × (timeout × attempts + Lambda retry waits) + the waits between
+      expect(oneAttempt).toBeGreaterThan(0);
+      expect(worstCase).toBeGreaterThan(WritePolicy.maxAttempts * (writeToAirtable.TimeoutSeconds ?? 0) + (WritePolicy.maxAttempts - 1) * MAX_WRITE_RETRY_WAIT_SECONDS);
+    });
+
+    it("has teeth: two more Lambda retries on WriteToAirtable would outlast the synthesized timeout", () => {
       // Arrange
-      const changed = structuredClone(itemProcessor);
-      const write = state(changed, "WriteToAirtable");
-      const unavailable = (write.Retry ?? []).find((r) => r.ErrorEquals.includes(ErrorName.AirtableUnavailable))!;
-      unavailable.MaxAttempts = (unavailable.MaxAttempts ?? 3) + 5;
+      const changed = structuredClone(writeToAirtable);
+      changed.Retry![0]!.MaxAttempts = (changed.Retry![0]!.MaxAttempts ?? 3) + 2;
 
       // Act
-      const changedWorstCase = worstCaseBatchSeconds(changed, SQS_MAX_MESSAGES_PER_RECEIVE, maxConcurrency);
+      const changedWorstCase = worstCaseRoundSeconds({
+        receiveRound,
+        writeToAirtable: changed,
+        deleteWrittenMessages: deleteWritten,
+        deadLetterUnwritableMessages: deadLetterUnwritable,
+      });
 
       // Assert
       expect(changedWorstCase).toBeGreaterThan(receiveParameters.VisibilityTimeout);
-      expect(changedWorstCase).toBeGreaterThan(queueVisibility);
     });
   });
 
   describe("drain cap", () => {
-    it("loops back to ReceiveBatch only while fewer than MAX_BATCHES_PER_EXECUTION batches were drained", () => {
-      // Assert: the counter starts at 0, grows by 1 per batch, and KeepDraining compares it with the cap
-      expect(state(definition, "StartDrain")).toMatchObject({ Result: { batches: 0 }, Next: "ReceiveBatch" });
-      expect(state(definition, "CountBatch").Parameters).toMatchObject({ "batches.$": "States.MathAdd($.drain.batches, 1)" });
-      const keepDraining = state(definition, "KeepDraining");
-      expect(keepDraining.Choices).toEqual([{ Variable: "$.drain.batches", NumericLessThan: MAX_BATCHES_PER_EXECUTION, Next: "ReceiveBatch" }]);
-      expect(keepDraining.Default).toBe("ContinueInNewExecution");
+    it("loops back to ReceiveRound only while fewer than MAX_ROUNDS_PER_EXECUTION rounds were drained", () => {
+      // Assert: the counter starts at 0, grows by 1 per round, and KeepDraining compares it with the cap
+      expect(state(definition, StateName.StartDrain)).toMatchObject({ Parameters: { drain: { rounds: 0 } }, Next: StateName.ReceiveRound });
+      expect(state(definition, StateName.CountRound).Parameters).toMatchObject({
+        drain: { "rounds.$": "States.MathAdd($.drain.rounds, 1)" },
+      });
+      const keepDraining = state(definition, StateName.KeepDraining);
+      expect(keepDraining.Choices).toContainEqual({ Variable: "$.drain.rounds", NumericLessThan: MAX_ROUNDS_PER_EXECUTION, Next: StateName.ReceiveRound });
+      expect(keepDraining.Default).toBe(StateName.ContinueInNewExecution);
     });
 
     it("keeps the worst-case execution history under Step Functions' 25,000 events", () => {
-      // Why this bounds the history: an execution runs the guard once (or skips it as a continuation), then the
-      // receive loop, then at most one ContinueInNewExecution: a backlog beyond the cap goes on in a fresh history. KeepDraining sends it
-      // back to ReceiveBatch only while the batch counter (0 at StartDrain, +1 at CountBatch) is below the cap, so the
-      // loop body runs at most MAX_BATCHES_PER_EXECUTION times; an empty receive leaves through AnyMessages with
-      // fewer events than a full pass. Each pass is ReceiveBatch (every retry), AnyMessages, the Map state (entered,
-      // started, succeeded, exited) with at most 10 iterations (MaxNumberOfMessages), CountBatch and KeepDraining.
-      // Each iteration is bounded by its longest path with every retry taken (worstCaseMessageEvents).
-      const events = (name: string) => worstCaseStateEvents(state(definition, name));
-      const MAP_STATE_EVENTS = 4;
-      const perBatch =
-        receiveParameters.MaxNumberOfMessages * worstCaseMessageEvents(itemProcessor) +
-        events("ReceiveBatch") +
-        events("AnyMessages") +
-        MAP_STATE_EVENTS +
-        events("CountBatch") +
-        events("KeepDraining");
-      const EXECUTION_STARTED_AND_ENDED = 2;
-      const guard =
-        EXECUTION_STARTED_AND_ENDED +
-        events("IsContinuation") +
-        events("CheckForRunningDrain") +
-        events("IsAnotherDrainRunning") +
-        events("StartDrain") +
-        events("ContinueInNewExecution") +
-        events("DrainComplete");
-
-      // Act
-      const worstCase = MAX_BATCHES_PER_EXECUTION * perBatch + guard;
+      // Act: every round at its worst (every retry, every message dead-lettered), see worstCaseExecutionEvents
+      const worstCase = worstCaseExecutionEvents(definition);
 
       // Assert
-      expect(receiveParameters.MaxNumberOfMessages).toBe(10);
       expect(worstCase).toBeLessThan(EXECUTION_HISTORY_LIMIT_EVENTS);
+      // ...and one more round would not fit: the cap is as high as the history allows.
+      expect(worstCase * (MAX_ROUNDS_PER_EXECUTION + 1) / MAX_ROUNDS_PER_EXECUTION).toBeGreaterThan(EXECUTION_HISTORY_LIMIT_EVENTS);
+    });
+
+    it("carries the Airtable budget into the continuation, which skips the overlap guard", () => {
+      // Assert
+      const input = (state(definition, StateName.ContinueInNewExecution).Parameters as { Input: Record<string, string> }).Input;
+      expect(input).toMatchObject({ "continuedFrom.$": "$$.Execution.Id", "budget.$": "$.round.budget" });
+      expect(state(definition, StateName.IsContinuation).Choices).toEqual([
+        { Variable: "$.continuedFrom", IsPresent: true, Next: StateName.ResumeDrain },
+      ]);
+      expect(state(definition, StateName.ResumeDrain).Parameters).toMatchObject({ round: { "budget.$": "$.budget" } });
     });
   });
 });

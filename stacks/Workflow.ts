@@ -16,7 +16,6 @@ import {
   AIRTABLE_REQUEST_TIMEOUT_MS,
   FUNCTION_TIMEOUT_SECONDS,
   MAX_RECEIVE_COUNT,
-  WRITE_INTERVAL_MS,
   settingsFor,
 } from "./settings";
 
@@ -24,8 +23,9 @@ import {
  * The product: a scheduled Standard state machine that drains the donations queue into Airtable.
  *
  *   EventBridge schedule → DrainDonations (Step Functions)
- *     → ReceiveBatch (SQS SDK integration) → ProcessBatch (Map: Validate → WriteToAirtable → DeleteMessage)
- *     → failures: DeadLetter… (SQS SDK integration) → DeleteDeadLetteredMessage
+ *     → rounds of: ReceiveRound (3 × ReceiveBatch, each message through Validate) → WriteToAirtable (one writer,
+ *       10 records per request, within the base's share) → DeleteWrittenMessages (batch) → DeadLetterUnwritableMessages
+ *     → failures: DeadLetter… (SQS SDK integration) with the original body and the reason
  */
 export function Workflow({ stack, app }: StackContext) {
   const settings = settingsFor(app.stage);
@@ -65,13 +65,16 @@ export function Workflow({ stack, app }: StackContext) {
     bind: [airtableToken, airtableBaseId, airtableTableName],
     environment: {
       [EnvName.AirtableRequestTimeoutMs]: String(AIRTABLE_REQUEST_TIMEOUT_MS),
-      [EnvName.AirtableMinWriteIntervalMs]: String(WRITE_INTERVAL_MS),
+      [EnvName.AirtableRequestsPerSecond]: String(settings.airtableRequestsPerSecond),
     },
   });
-  const deleteMessage = new Function(stack, "DeleteMessage", {
-    handler: "packages/functions/src/delete-message.handler",
-    timeout: FUNCTION_TIMEOUT_SECONDS.deleteMessage,
-    permissions: [new iam.PolicyStatement({ actions: ["sqs:DeleteMessage"], resources: [queue.queueArn] })],
+  const deleteMessages = new Function(stack, "DeleteMessages", {
+    handler: "packages/functions/src/delete-messages.handler",
+    timeout: FUNCTION_TIMEOUT_SECONDS.deleteMessages,
+    // DeleteMessageBatch and ChangeMessageVisibilityBatch are authorized as their single-message actions.
+    permissions: [
+      new iam.PolicyStatement({ actions: ["sqs:DeleteMessage", "sqs:ChangeMessageVisibility"], resources: [queue.queueArn] }),
+    ],
   });
 
   // --- The state machine ----------------------------------------------------------------------------------------
@@ -87,7 +90,7 @@ export function Workflow({ stack, app }: StackContext) {
     queue,
     deadLetterQueue,
     stateMachineArn,
-    functions: { validate, writeToAirtable, deleteMessage },
+    functions: { validate, writeToAirtable, deleteMessages },
   });
   // Nothing received may become visible again while it is still being written or dead-lettered.
   (queue.node.defaultChild as sqs.CfnQueue).visibilityTimeout = drain.visibilityTimeoutSeconds;

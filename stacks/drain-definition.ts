@@ -5,11 +5,11 @@ import type * as sqs from "aws-cdk-lib/aws-sqs";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import * as tasks from "aws-cdk-lib/aws-stepfunctions-tasks";
 import { ErrorName } from "@fundraise-sync/core/errors";
-import { AIRTABLE_RATE_LIMIT_PENALTY_SECONDS, SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core/limits";
+import { RECEIVES_PER_ROUND, SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core/limits";
 import { DeadLetterAttribute } from "@fundraise-sync/core/names";
-import type { MessageOutcome } from "../packages/functions/src/contracts";
-import { FUNCTION_TIMEOUT_SECONDS, MAP_MAX_CONCURRENCY, MAX_BATCHES_PER_EXECUTION } from "./settings";
-import { type AslGraph, worstCaseBatchSeconds } from "./timing";
+import { MAX_WRITE_RETRY_WAIT_SECONDS, WritePolicy } from "@fundraise-sync/core/write-round";
+import { FUNCTION_TIMEOUT_SECONDS, MAX_ROUNDS_PER_EXECUTION, VALIDATE_CONCURRENCY } from "./settings";
+import { type AslGraph, type AslState, type GraphBounds, worstCaseEvents, worstCaseStateSeconds } from "./timing";
 
 /** State names: what people read in the Step Functions console, and what the local runtime and tests key on. */
 export const StateName = {
@@ -18,24 +18,39 @@ export const StateName = {
   IsAnotherDrainRunning: "IsAnotherDrainRunning",
   AnotherDrainIsRunning: "AnotherDrainIsRunning",
   StartDrain: "StartDrain",
+  ResumeDrain: "ResumeDrain",
+  ReceiveRound: "ReceiveRound",
+  // Inside ReceiveRound, once per receive:
   ReceiveBatch: "ReceiveBatch",
+  AnyReceived: "AnyReceived",
+  NothingReceived: "NothingReceived",
+  ValidateBatch: "ValidateBatch",
+  // Inside ValidateBatch, once per message:
+  Validate: "Validate",
+  DeadLetterInvalidMessage: "DeadLetterInvalidMessage",
+  DeleteInvalidMessage: "DeleteInvalidMessage",
+  InvalidMessageDeadLettered: "InvalidMessageDeadLettered",
+  KeepInvalidMessageQueued: "KeepInvalidMessageQueued",
+  // Once per round:
   AnyMessages: "AnyMessages",
-  ProcessBatch: "ProcessBatch",
-  CountBatch: "CountBatch",
+  CollectRound: "CollectRound",
+  WriteToAirtable: "WriteToAirtable",
+  IsRetryDue: "IsRetryDue",
+  WaitForAirtable: "WaitForAirtable",
+  DeleteWrittenMessages: "DeleteWrittenMessages",
+  AnyUnwritable: "AnyUnwritable",
+  DeadLetterUnwritableMessages: "DeadLetterUnwritableMessages",
+  // Inside DeadLetterUnwritableMessages, once per message:
+  DeadLetterUnwritableMessage: "DeadLetterUnwritableMessage",
+  DeleteUnwritableMessage: "DeleteUnwritableMessage",
+  KeepUnwritableMessageQueued: "KeepUnwritableMessageQueued",
+  CountRound: "CountRound",
   KeepDraining: "KeepDraining",
+  WaitOutAirtableLock: "WaitOutAirtableLock",
   ContinueInNewExecution: "ContinueInNewExecution",
   DrainComplete: "DrainComplete",
-  // Inside ProcessBatch, once per message:
-  Validate: "Validate",
-  IsCopyInBatch: "IsCopyInBatch",
-  WriteToAirtable: "WriteToAirtable",
-  DeleteMessage: "DeleteMessage",
-  DeleteCopy: "DeleteCopy",
-  DeadLetterInvalidMessage: "DeadLetterInvalidMessage",
-  DeadLetterUnwritableMessage: "DeadLetterUnwritableMessage",
-  DeleteDeadLetteredMessage: "DeleteDeadLetteredMessage",
-  LeaveForRedelivery: "LeaveForRedelivery",
   AirtableMisconfigured: "AirtableMisconfigured",
+  WriteFailed: "WriteFailed",
 } as const;
 
 /**
@@ -50,26 +65,15 @@ export const LAMBDA_SERVICE_ERRORS = [
   "Lambda.TooManyRequestsException",
 ];
 
-/** The retry rules, in one place: the worst-case arithmetic (visibility timeout, drain cap) follows from them. */
+/**
+ * The retry rules of the tasks, in one place: the worst-case arithmetic (visibility timeout, drain cap) follows from
+ * them. Airtable's own failures (429, 5xx, timeouts) are not here: WriteToAirtable sorts them out per message and the
+ * state machine waits between its attempts (`WritePolicy`, `WaitForAirtable`), so one 429 pauses the whole round.
+ */
 export const RetryPolicy = {
   lambdaService: { errors: LAMBDA_SERVICE_ERRORS, interval: Duration.seconds(2), maxAttempts: 6, backoffRate: 2 },
-  // A 429 locks the base for 30 s: never come back sooner, and never jitter below it.
-  airtableRateLimited: {
-    errors: [ErrorName.AirtableRateLimited],
-    interval: Duration.seconds(AIRTABLE_RATE_LIMIT_PENALTY_SECONDS),
-    maxAttempts: 3,
-    backoffRate: 1.5,
-    jitterStrategy: sfn.JitterType.NONE,
-  },
-  // 5xx, timeouts, network: exponential backoff with full jitter so parallel writers do not retry in lockstep.
-  airtableUnavailable: {
-    errors: [ErrorName.AirtableUnavailable, "Sandbox.Timedout", sfn.Errors.TIMEOUT],
-    interval: Duration.seconds(2),
-    maxAttempts: 4,
-    backoffRate: 2,
-    maxDelay: Duration.seconds(20),
-    jitterStrategy: sfn.JitterType.FULL,
-  },
+  // A function that ran out of time (it stops starting requests well before): once more, then the execution fails.
+  functionTimedOut: { errors: ["Sandbox.Timedout", sfn.Errors.TIMEOUT], interval: Duration.seconds(2), maxAttempts: 1 },
   // SQS calls (receive, send to DLQ, delete) are idempotent enough to retry on anything.
   queueCall: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 3, backoffRate: 2 },
 } satisfies Record<string, sfn.RetryProps>;
@@ -78,17 +82,30 @@ export interface DrainResources {
   queue: sqs.IQueue;
   deadLetterQueue: sqs.IQueue;
   stateMachineArn: string;
-  functions: { validate: lambda.IFunction; writeToAirtable: lambda.IFunction; deleteMessage: lambda.IFunction };
+  functions: { validate: lambda.IFunction; writeToAirtable: lambda.IFunction; deleteMessages: lambda.IFunction };
 }
 
 /** A Lambda task's own timeout: the function's, plus room for the invoke itself. */
 const taskTimeout = (functionSeconds: number) => sfn.Timeout.duration(Duration.seconds(functionSeconds + 5));
 const SQS_TASK_TIMEOUT = sfn.Timeout.duration(Duration.seconds(30));
 
+/** Messages in one round at most. */
+export const MAX_MESSAGES_PER_ROUND = RECEIVES_PER_ROUND * SQS_MAX_MESSAGES_PER_RECEIVE;
+
+/** How many items each Map gets at most, and the longest Wait: what the graph alone does not bound. */
+export const DRAIN_BOUNDS: GraphBounds = {
+  mapItems: {
+    [StateName.ReceiveRound]: RECEIVES_PER_ROUND,
+    [StateName.ValidateBatch]: SQS_MAX_MESSAGES_PER_RECEIVE,
+    [StateName.DeadLetterUnwritableMessages]: MAX_MESSAGES_PER_ROUND,
+  },
+  waitSeconds: MAX_WRITE_RETRY_WAIT_SECONDS,
+};
+
 /**
- * Builds the drain: overlap guard → receive → Map(Validate → WriteToAirtable → DeleteMessage) → receive again, with
- * every per-message failure dead-lettered inside the Map, and returns the visibility timeout that the receive
- * sets, computed from the item processor's own retry settings.
+ * Builds the drain: overlap guard → rounds of (a few receives, each message Validated → one WriteToAirtable task for
+ * the round, 10 records per request → one batch delete → dead-letter what Airtable refused) → receive again, and
+ * returns the visibility timeout that the receive sets, computed from the rendered states' own retry settings.
  */
 export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue, stateMachineArn, functions }: DrainResources) {
   // States live in their own scope: their ids are the console's state names, and may equal the functions' ids.
@@ -101,32 +118,25 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
       ...props,
     }).addRetry(RetryPolicy.lambdaService);
 
-  // --- Per message (the Map's item processor) --------------------------------------------------------------------
-  const leaveForRedelivery = new sfn.Pass(stack, StateName.LeaveForRedelivery, {
-    comment: "Could not delete or dead-letter: the message stays queued, and is upserted again on redelivery.",
-    parameters: { outcome: "left-in-queue", messageId: sfn.JsonPath.stringAt("$.message.MessageId") },
-  });
-
-  const deleteTask = (name: string, outcome: MessageOutcome) =>
-    invoke(name, functions.deleteMessage, FUNCTION_TIMEOUT_SECONDS.deleteMessage, {
+  /** Deletes one message that is safely in the DLQ; if that fails it stays queued (the DLQ may then hold it twice). */
+  const deleteDeadLettered = (name: string, keepQueued: sfn.IChainable) =>
+    invoke(name, functions.deleteMessages, FUNCTION_TIMEOUT_SECONDS.deleteMessages, {
       payload: sfn.TaskInput.fromObject({
-        queueUrl: sfn.JsonPath.stringAt("$.queueUrl"),
-        receiptHandle: sfn.JsonPath.stringAt("$.message.ReceiptHandle"),
-        messageId: sfn.JsonPath.stringAt("$.message.MessageId"),
-        outcome,
+        queueUrl: queue.queueUrl,
+        delete: [
+          {
+            MessageId: sfn.JsonPath.stringAt("$.message.MessageId"),
+            ReceiptHandle: sfn.JsonPath.stringAt("$.message.ReceiptHandle"),
+          },
+        ],
       }),
-      // The iteration's output is just this, so the Map's collected results stay small.
-      resultSelector: {
-        messageId: sfn.JsonPath.stringAt("$.Payload.messageId"),
-        outcome: sfn.JsonPath.stringAt("$.Payload.outcome"),
-      },
-      resultPath: "$",
+      resultPath: sfn.JsonPath.DISCARD,
     })
       .addRetry(RetryPolicy.queueCall)
-      .addCatch(leaveForRedelivery, { errors: [sfn.Errors.ALL], resultPath: "$.failure" });
+      .addCatch(keepQueued, { errors: [sfn.Errors.ALL], resultPath: "$.deleteFailure" });
 
-  const deleteDeadLettered = deleteTask(StateName.DeleteDeadLetteredMessage, "dead-lettered");
-  const deadLetter = (name: string, failedState: string) =>
+  /** Copies the original body to the DLQ, the reason in its attributes; then deletes it from the source queue. */
+  const deadLetter = (name: string, failedState: string, then: sfn.IChainable, keepQueued: sfn.IChainable) =>
     new tasks.CallAwsService(stack, name, {
       comment: `Copies the original body to the DLQ with the reason ${failedState} failed in its attributes`,
       service: "sqs",
@@ -152,31 +162,90 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
       taskTimeout: SQS_TASK_TIMEOUT,
     })
       .addRetry(RetryPolicy.queueCall)
-      .addCatch(leaveForRedelivery, { errors: [sfn.Errors.ALL], resultPath: "$.deadLetterFailure" })
-      .next(deleteDeadLettered);
+      .addCatch(keepQueued, { errors: [sfn.Errors.ALL], resultPath: "$.deadLetterFailure" })
+      .next(then);
 
+  // --- Per message: Validate (inside ValidateBatch) --------------------------------------------------------------
+  const settled = (name: string, outcome: "dead-lettered" | "left-for-redelivery", comment: string) =>
+    new sfn.Pass(stack, name, {
+      comment,
+      // What the round writer reads: this message is settled, with no body to carry further.
+      parameters: { MessageId: sfn.JsonPath.stringAt("$.message.MessageId"), outcome },
+    });
+  const keepInvalidQueued = settled(
+    StateName.KeepInvalidMessageQueued,
+    "left-for-redelivery",
+    "Could not dead-letter or delete it: it stays queued and is validated again on redelivery.",
+  );
   const validate = invoke(StateName.Validate, functions.validate, FUNCTION_TIMEOUT_SECONDS.validate, {
-    payload: sfn.TaskInput.fromObject({
-      message: sfn.JsonPath.objectAt("$.message"),
-      index: sfn.JsonPath.numberAt("$.index"),
-      batchBodies: sfn.JsonPath.listAt("$.batchBodies"),
-    }),
-    resultSelector: { event: sfn.JsonPath.objectAt("$.Payload.event"), isCopy: sfn.JsonPath.objectAt("$.Payload.isCopy") },
-    resultPath: "$.validated",
+    comment: "Checks one message against the DonationCreated contract; an invalid one goes to the DLQ with each problem",
+    payload: sfn.TaskInput.fromObject({ message: sfn.JsonPath.objectAt("$.message") }),
+    resultPath: sfn.JsonPath.DISCARD,
+    // A valid message goes on as received; WriteToAirtable reads its body.
+    outputPath: "$.message",
   })
     // No retry for an invalid message: it will never become valid.
-    .addCatch(deadLetter(StateName.DeadLetterInvalidMessage, StateName.Validate), {
-      errors: [sfn.Errors.ALL],
-      resultPath: "$.failure",
-    });
+    .addCatch(
+      deadLetter(
+        StateName.DeadLetterInvalidMessage,
+        StateName.Validate,
+        deleteDeadLettered(StateName.DeleteInvalidMessage, keepInvalidQueued).next(
+          settled(StateName.InvalidMessageDeadLettered, "dead-lettered", "In the DLQ with its reason, and gone from the queue."),
+        ),
+        keepInvalidQueued,
+      ),
+      { errors: [sfn.Errors.ALL], resultPath: "$.failure" },
+    );
 
+  const validateBatch = new sfn.Map(stack, StateName.ValidateBatch, {
+    comment: "Each received message through Validate, all at once",
+    itemsPath: "$.batch.Messages",
+    maxConcurrency: VALIDATE_CONCURRENCY,
+    itemSelector: { message: sfn.JsonPath.objectAt("$$.Map.Item.Value") },
+  }).itemProcessor(validate);
+
+  // --- Per round: a few receives at once ---------------------------------------------------------------------------
+  // Set below, once the visibility timeout is known from the rendered states.
+  const receiveParameters: Record<string, unknown> = {
+    QueueUrl: queue.queueUrl,
+    MaxNumberOfMessages: SQS_MAX_MESSAGES_PER_RECEIVE,
+    // A short long-poll asks every SQS server, so a small backlog is not missed by sampling.
+    WaitTimeSeconds: 1,
+    AttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
+  };
+  const receiveBatch = new tasks.CallAwsService(stack, StateName.ReceiveBatch, {
+    comment: "Up to 10 messages, hidden from other consumers until they are written or dead-lettered",
+    service: "sqs",
+    action: "receiveMessage",
+    iamAction: "sqs:ReceiveMessage",
+    iamResources: [queue.queueArn],
+    parameters: receiveParameters,
+    resultPath: "$.batch",
+    taskTimeout: SQS_TASK_TIMEOUT,
+  }).addRetry(RetryPolicy.queueCall);
+  receiveBatch.next(
+    new sfn.Choice(stack, StateName.AnyReceived)
+      .when(sfn.Condition.isPresent("$.batch.Messages[0]"), validateBatch)
+      .otherwise(new sfn.Pass(stack, StateName.NothingReceived, { result: sfn.Result.fromArray([]) })),
+  );
+  const receiveRound = new sfn.Map(stack, StateName.ReceiveRound, {
+    comment: `${RECEIVES_PER_ROUND} receives at once: up to ${MAX_MESSAGES_PER_ROUND} messages written together`,
+    itemsPath: "$.drain.receivers",
+    maxConcurrency: RECEIVES_PER_ROUND,
+    itemSelector: { receiver: sfn.JsonPath.numberAt("$$.Map.Item.Value") },
+    resultPath: "$.received",
+  }).itemProcessor(receiveBatch);
+
+  // --- Per round: one writer, then batch deletes -------------------------------------------------------------------
   const writeToAirtable = invoke(StateName.WriteToAirtable, functions.writeToAirtable, FUNCTION_TIMEOUT_SECONDS.writeToAirtable, {
-    payload: sfn.TaskInput.fromObject({ event: sfn.JsonPath.objectAt("$.validated.event") }),
-    resultSelector: { recordId: sfn.JsonPath.stringAt("$.Payload.recordId"), created: sfn.JsonPath.objectAt("$.Payload.created") },
-    resultPath: "$.written",
+    comment:
+      "Upserts the round 10 records per request within the pipeline's share of the base; sorts each message into written, copy, to dead-letter, to retry or left for redelivery",
+    // The round is the whole payload, and the whole result: invoked directly, without Lambda's response envelope.
+    inputPath: "$.round",
+    payloadResponseOnly: true,
+    resultPath: "$.round",
   })
-    .addRetry(RetryPolicy.airtableRateLimited)
-    .addRetry(RetryPolicy.airtableUnavailable)
+    .addRetry(RetryPolicy.functionTimedOut)
     // Wrong token, base or table: every message would fail the same way. Stop the run; messages stay queued.
     .addCatch(
       new sfn.Fail(stack, StateName.AirtableMisconfigured, {
@@ -186,78 +255,96 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
       }),
       { errors: [ErrorName.AirtableConfiguration], resultPath: "$.failure" },
     )
-    .addCatch(deadLetter(StateName.DeadLetterUnwritableMessage, StateName.WriteToAirtable), {
-      errors: [sfn.Errors.ALL],
-      resultPath: "$.failure",
-    });
+    // Anything else is a fault of the writer itself: fail loudly (alarm); the round's messages reappear and retry.
+    .addCatch(
+      new sfn.Fail(stack, StateName.WriteFailed, {
+        comment: "WriteToAirtable failed unexpectedly: the round's messages reappear after the visibility timeout.",
+        errorPath: "$.failure.Error",
+        causePath: "$.failure.Cause",
+      }),
+      { errors: [sfn.Errors.ALL], resultPath: "$.failure" },
+    );
 
-  const itemProcessor = validate.next(
-    new sfn.Choice(stack, StateName.IsCopyInBatch, {
-      comment: "An earlier message in this batch carries the same event: it writes, this copy is only deleted.",
-    })
-      .when(sfn.Condition.booleanEquals("$.validated.isCopy", true), deleteTask(StateName.DeleteCopy, "copy-in-batch"))
-      .otherwise(writeToAirtable.next(deleteTask(StateName.DeleteMessage, "written"))),
+  const keepUnwritableQueued = new sfn.Pass(stack, StateName.KeepUnwritableMessageQueued, {
+    comment: "Could not dead-letter or delete it: it stays queued and is written again (or refused again) on redelivery.",
+  });
+  const deadLetterUnwritable = new sfn.Map(stack, StateName.DeadLetterUnwritableMessages, {
+    comment: "Each message Airtable refused (or that conflicts with a copy) to the DLQ with Airtable's error",
+    itemsPath: "$.round.deadLetter",
+    maxConcurrency: SQS_MAX_MESSAGES_PER_RECEIVE,
+    resultPath: sfn.JsonPath.DISCARD,
+  }).itemProcessor(
+    deadLetter(
+      StateName.DeadLetterUnwritableMessage,
+      StateName.WriteToAirtable,
+      deleteDeadLettered(StateName.DeleteUnwritableMessage, keepUnwritableQueued),
+      keepUnwritableQueued,
+    ),
   );
 
-  // --- Per execution ----------------------------------------------------------------------------------------------
-  const processBatch = new sfn.Map(stack, StateName.ProcessBatch, {
-    comment: `Each message: Validate → WriteToAirtable → DeleteMessage, ${MAP_MAX_CONCURRENCY} at a time (Airtable allows 5 requests/s per base)`,
-    itemsPath: "$.batch.Messages",
-    maxConcurrency: MAP_MAX_CONCURRENCY,
-    itemSelector: {
-      message: sfn.JsonPath.objectAt("$$.Map.Item.Value"),
-      index: sfn.JsonPath.numberAt("$$.Map.Item.Index"),
-      batchBodies: sfn.JsonPath.listAt("$.batch.Messages[*].Body"),
-      queueUrl: queue.queueUrl,
-    },
-    resultPath: sfn.JsonPath.DISCARD,
-  }).itemProcessor(itemProcessor);
-
-  // The receive's visibility timeout follows from the item processor as rendered, retries and timeouts included.
-  const itemGraph = (processBatch.toStateJson() as { ItemProcessor: AslGraph }).ItemProcessor;
-  const visibilityTimeoutSeconds =
-    Math.ceil(worstCaseBatchSeconds(itemGraph, SQS_MAX_MESSAGES_PER_RECEIVE, MAP_MAX_CONCURRENCY)) + VISIBILITY_MARGIN_SECONDS;
-
-  const drainComplete = new sfn.Succeed(stack, StateName.DrainComplete, { outputPath: "$.drain" });
-
-  const receiveBatch = new tasks.CallAwsService(stack, StateName.ReceiveBatch, {
-    comment: "Up to 10 messages, hidden from other consumers until they are written or dead-lettered",
-    service: "sqs",
-    action: "receiveMessage",
-    iamAction: "sqs:ReceiveMessage",
-    iamResources: [queue.queueArn],
+  const countRound = new sfn.Pass(stack, StateName.CountRound, {
+    // Rebuilt, not merged: the round's bodies are dropped here, only the budget and a lock carry on.
     parameters: {
-      QueueUrl: queue.queueUrl,
-      MaxNumberOfMessages: SQS_MAX_MESSAGES_PER_RECEIVE,
-      VisibilityTimeout: visibilityTimeoutSeconds,
-      // A short long-poll asks every SQS server, so a small backlog is not missed by sampling.
-      WaitTimeSeconds: 1,
-      AttributeNames: ["ApproximateReceiveCount", "SentTimestamp"],
+      drain: {
+        rounds: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt("$.drain.rounds"), 1),
+        received: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt("$.drain.received"), sfn.JsonPath.numberAt("$.round.received")),
+        receivers: sfn.JsonPath.listAt("$.drain.receivers"),
+      },
+      round: { budget: sfn.JsonPath.objectAt("$.round.budget"), lockedUntil: sfn.JsonPath.stringAt("$.round.lockedUntil") },
     },
-    resultPath: "$.batch",
-    taskTimeout: SQS_TASK_TIMEOUT,
-  }).addRetry(RetryPolicy.queueCall);
-
-
-  const startDrain = new sfn.Pass(stack, StateName.StartDrain, {
-    result: sfn.Result.fromObject({ batches: 0, received: 0 }),
-    resultPath: "$.drain",
-  }).next(receiveBatch);
-
-  const countBatch = new sfn.Pass(stack, StateName.CountBatch, {
-    parameters: {
-      batches: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt("$.drain.batches"), 1),
-      received: sfn.JsonPath.mathAdd(
-        sfn.JsonPath.numberAt("$.drain.received"),
-        // arrayLength renders an intrinsic (a string token) that mathAdd accepts as its second operand.
-        sfn.JsonPath.arrayLength(sfn.JsonPath.listAt("$.batch.Messages")) as unknown as number,
-      ),
-    },
-    resultPath: "$.drain",
   });
 
+  const anyUnwritable = new sfn.Choice(stack, StateName.AnyUnwritable)
+    .when(sfn.Condition.isPresent("$.round.deadLetter[0]"), deadLetterUnwritable.next(countRound))
+    .otherwise(countRound);
+  const deleteWritten = invoke(StateName.DeleteWrittenMessages, functions.deleteMessages, FUNCTION_TIMEOUT_SECONDS.deleteMessages, {
+    comment: "Deletes every written message (and copy) 10 per call; releases the ones left for redelivery when the base unlocks",
+    payload: sfn.TaskInput.fromObject({
+      queueUrl: queue.queueUrl,
+      delete: sfn.JsonPath.listAt("$.round.written"),
+      release: sfn.JsonPath.listAt("$.round.release"),
+      releaseAt: sfn.JsonPath.stringAt("$.round.releaseAt"),
+    }),
+    resultSelector: {
+      deleted: sfn.JsonPath.numberAt("$.Payload.deleted"),
+      released: sfn.JsonPath.numberAt("$.Payload.released"),
+      failed: sfn.JsonPath.listAt("$.Payload.failed"),
+    },
+    resultPath: "$.deleted",
+  })
+    .addRetry(RetryPolicy.queueCall)
+    // Not deleted: the messages reappear after the visibility timeout and are upserted again, harmlessly.
+    .addCatch(anyUnwritable, { errors: [sfn.Errors.ALL], resultPath: "$.deleteFailure" });
+  deleteWritten.next(anyUnwritable);
+
+  writeToAirtable.next(
+    new sfn.Choice(stack, StateName.IsRetryDue, {
+      comment: "Airtable answered 429 (base locked 30 s) or failed: wait, then write what is left",
+    })
+      .when(
+        sfn.Condition.isString("$.round.retryAt"),
+        new sfn.Wait(stack, StateName.WaitForAirtable, { time: sfn.WaitTime.timestampPath("$.round.retryAt") }).next(writeToAirtable),
+      )
+      .otherwise(deleteWritten),
+  );
+
+  const collectRound = new sfn.Pass(stack, StateName.CollectRound, {
+    comment: "Every message of the round in one list (each body once), with the budget carried from the last round",
+    parameters: {
+      drain: sfn.JsonPath.objectAt("$.drain"),
+      round: {
+        items: sfn.JsonPath.listAt("$.received[*][*]"),
+        budget: sfn.JsonPath.objectAt("$.round.budget"),
+        attempt: 0,
+      },
+    },
+  }).next(writeToAirtable);
+
+  // --- Per execution ----------------------------------------------------------------------------------------------
+  const drainComplete = new sfn.Succeed(stack, StateName.DrainComplete, { outputPath: "$.drain" });
+
   // At the cap a backlog is not left for the next scheduled run: a fresh execution (a fresh history) carries on at
-  // once. It skips the overlap guard, which would see this execution still running; this one ends right after.
+  // once, with the same Airtable budget. It skips the overlap guard, which would see this execution still running.
   const continueInNewExecution = new sfn.CustomState(stack, StateName.ContinueInNewExecution, {
     stateJson: {
       Type: "Task",
@@ -266,7 +353,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
       Parameters: {
         "StateMachineArn.$": "$$.StateMachine.Id",
         // Raw ASL (a CustomState renders no CDK tokens): `.$` keys take paths.
-        Input: { [`${CONTINUED_FROM}.$`]: "$$.Execution.Id", "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id" },
+        Input: {
+          [`${CONTINUED_FROM}.$`]: "$$.Execution.Id",
+          "budget.$": "$.round.budget",
+          "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+        },
       },
       ResultPath: null,
       TimeoutSeconds: 30,
@@ -277,23 +368,43 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     .addCatch(drainComplete, { errors: [sfn.Errors.ALL], resultPath: "$.continuationFailure" })
     .next(drainComplete);
 
-  receiveBatch.next(
+  countRound.next(
+    new sfn.Choice(stack, StateName.KeepDraining, {
+      comment: `Receive again until the queue is empty, at most ${MAX_ROUNDS_PER_EXECUTION} rounds per execution; stop while Airtable is locked`,
+    })
+      .when(
+        sfn.Condition.isString("$.round.lockedUntil"),
+        new sfn.Wait(stack, StateName.WaitOutAirtableLock, {
+          comment: "Airtable stayed locked (429): end only once it unlocks, so the next drain cannot hit the lock",
+          time: sfn.WaitTime.timestampPath("$.round.lockedUntil"),
+        }).next(drainComplete),
+      )
+      .when(sfn.Condition.numberLessThan("$.drain.rounds", MAX_ROUNDS_PER_EXECUTION), receiveRound)
+      .otherwise(continueInNewExecution),
+  );
+
+  receiveRound.next(
     new sfn.Choice(stack, StateName.AnyMessages)
       .when(
-        sfn.Condition.isPresent("$.batch.Messages[0]"),
-        processBatch.next(countBatch).next(
-          new sfn.Choice(stack, StateName.KeepDraining, {
-            comment: `Receive again until the queue is empty, at most ${MAX_BATCHES_PER_EXECUTION} batches per execution`,
-          })
-            .when(sfn.Condition.numberLessThan("$.drain.batches", MAX_BATCHES_PER_EXECUTION), receiveBatch)
-            .otherwise(continueInNewExecution),
+        sfn.Condition.or(
+          ...Array.from({ length: RECEIVES_PER_ROUND }, (_, receiver) => sfn.Condition.isPresent(`$.received[${receiver}][0]`)),
         ),
+        collectRound,
       )
       .otherwise(drainComplete),
   );
 
+  const receivers = Array.from({ length: RECEIVES_PER_ROUND }, (_, receiver) => receiver + 1);
+  const startDrain = new sfn.Pass(stack, StateName.StartDrain, {
+    parameters: { drain: { rounds: 0, received: 0, receivers }, round: { budget: { recentAnswers: [] } } },
+  }).next(receiveRound);
+  const resumeDrain = new sfn.Pass(stack, StateName.ResumeDrain, {
+    comment: "A continuation: the previous execution's Airtable budget carries on",
+    parameters: { drain: { rounds: 0, received: 0, receivers }, round: { budget: sfn.JsonPath.objectAt("$.budget") } },
+  }).next(receiveRound);
+
   const guard = new tasks.CallAwsService(stack, StateName.CheckForRunningDrain, {
-    comment: "Overlap guard: two drains at once could write one event twice",
+    comment: "Overlap guard: one drain at a time keeps one writer on the base, and no event written twice at once",
     service: "sfn",
     action: "listExecutions",
     iamAction: "states:ListExecutions",
@@ -313,10 +424,83 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
   const chain = new sfn.Choice(stack, StateName.IsContinuation, {
     comment: "A continuation of a drain that reached its cap skips the overlap guard (its predecessor is ending)",
   })
-    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), startDrain)
+    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), resumeDrain)
     .otherwise(guard);
 
+  // Every received message stays hidden until its round is over, whatever retries that takes.
+  const render = (state: sfn.State) => state.toStateJson() as AslState;
+  const visibilityTimeoutSeconds =
+    Math.ceil(
+      worstCaseRoundSeconds({
+        receiveRound: render(receiveRound),
+        writeToAirtable: render(writeToAirtable),
+        deleteWrittenMessages: render(deleteWritten),
+        deadLetterUnwritableMessages: render(deadLetterUnwritable),
+      }),
+    ) + VISIBILITY_MARGIN_SECONDS;
+  receiveParameters.VisibilityTimeout = visibilityTimeoutSeconds;
+
   return { chain, visibilityTimeoutSeconds };
+}
+
+/** The states whose worst cases add up to a round's. */
+export interface RoundStates {
+  receiveRound: AslState;
+  writeToAirtable: AslState;
+  deleteWrittenMessages: AslState;
+  deadLetterUnwritableMessages: AslState;
+}
+
+/**
+ * The longest a round can keep its messages hidden, from the receive to the last delete: the receives (each with its
+ * batch's Validate iterations), every WriteToAirtable attempt at its worst with the longest wait between attempts,
+ * the batch delete, and every message dead-lettered.
+ */
+export function worstCaseRoundSeconds(states: RoundStates): number {
+  const seconds = (name: string, state: AslState) => worstCaseStateSeconds(name, state, DRAIN_BOUNDS);
+  return (
+    seconds(StateName.ReceiveRound, states.receiveRound) +
+    WritePolicy.maxAttempts * seconds(StateName.WriteToAirtable, states.writeToAirtable) +
+    (WritePolicy.maxAttempts - 1) * MAX_WRITE_RETRY_WAIT_SECONDS +
+    seconds(StateName.DeleteWrittenMessages, states.deleteWrittenMessages) +
+    seconds(StateName.DeadLetterUnwritableMessages, states.deadLetterUnwritableMessages)
+  );
+}
+
+/**
+ * Events one execution adds to its history at most: the guard, then at most {@link MAX_ROUNDS_PER_EXECUTION} rounds
+ * with every retry taken and every message dead-lettered, then a last (empty) receive and the continuation or the
+ * wait for a lock.
+ */
+export function worstCaseExecutionEvents(definition: AslGraph): number {
+  const events = (name: string) => {
+    const state = definition.States[name];
+    if (!state) throw new Error(`The definition has no state ${name}`);
+    return worstCaseEvents(name, state, DRAIN_BOUNDS);
+  };
+  const round =
+    events(StateName.ReceiveRound) +
+    events(StateName.AnyMessages) +
+    events(StateName.CollectRound) +
+    WritePolicy.maxAttempts * (events(StateName.WriteToAirtable) + events(StateName.IsRetryDue)) +
+    (WritePolicy.maxAttempts - 1) * events(StateName.WaitForAirtable) +
+    events(StateName.DeleteWrittenMessages) +
+    events(StateName.AnyUnwritable) +
+    events(StateName.DeadLetterUnwritableMessages) +
+    events(StateName.CountRound) +
+    events(StateName.KeepDraining);
+  const EXECUTION_STARTED_AND_ENDED = 2;
+  const start =
+    events(StateName.IsContinuation) +
+    events(StateName.CheckForRunningDrain) +
+    events(StateName.IsAnotherDrainRunning) +
+    events(StateName.StartDrain);
+  const end =
+    events(StateName.ReceiveRound) +
+    events(StateName.AnyMessages) +
+    Math.max(events(StateName.ContinueInNewExecution), events(StateName.WaitOutAirtableLock)) +
+    events(StateName.DrainComplete);
+  return EXECUTION_STARTED_AND_ENDED + start + MAX_ROUNDS_PER_EXECUTION * round + end;
 }
 
 /** The input key that marks an execution started by {@link StateName.ContinueInNewExecution}. */

@@ -1,4 +1,4 @@
-import { writeIntervalMs } from "@fundraise-sync/core/pacing";
+import { DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
 
 /** What a stage may change. Everything else is fixed by Airtable's and AWS's limits (core `limits.ts`). */
 export interface StageSettings {
@@ -10,6 +10,11 @@ export interface StageSettings {
   airtableBaseId?: string;
   /** Airtable table the donations land in. */
   airtableTableName: string;
+  /**
+   * The pipeline's share of the Airtable base's 5 requests/s, 1 to 5: every request it sends (retries and the requests
+   * that find a refused record included) fits it. Leave room for the base's other clients (see the README).
+   */
+  airtableRequestsPerSecond: number;
   /** Where the DLQ and failed-execution alarms notify: an SNS topic ARN, or none. */
   alarmTopicArn?: string;
 }
@@ -18,6 +23,7 @@ export const DEFAULT_STAGE_SETTINGS: StageSettings = {
   schedule: "rate(5 minutes)",
   logExecutionData: false,
   airtableTableName: "Donations",
+  airtableRequestsPerSecond: DEFAULT_AIRTABLE_SHARE_PER_SECOND,
 };
 
 /** Per-stage overrides: `sst deploy --stage dev` picks `dev`. */
@@ -40,19 +46,18 @@ export function settingsFor(stage: string): StageSettings & { airtableBaseId: st
   return { ...settings, airtableBaseId };
 }
 
-/**
- * Map concurrency: 5 writers, each waiting {@link WRITE_INTERVAL_MS} after Airtable answers, keep a base at Airtable's 5
- * requests/second without a 429 (a 429 costs 30 s of the base's throughput).
- */
-export const MAP_MAX_CONCURRENCY = 5;
-export const WRITE_INTERVAL_MS = writeIntervalMs(MAP_MAX_CONCURRENCY);
+/** Validate runs for a whole received batch at once: it calls no one, so nothing limits it. */
+export const VALIDATE_CONCURRENCY = 10;
 
-/** Lambda timeouts; the Airtable request times out well within WriteToAirtable's so it fails as retryable. */
-export const FUNCTION_TIMEOUT_SECONDS = { validate: 10, writeToAirtable: 30, deleteMessage: 10 } as const;
+/**
+ * Lambda timeouts. WriteToAirtable writes a whole round (3 requests, more when it isolates a refused record) and stops
+ * starting requests a request timeout before its own end, so whatever it did not send is simply retried.
+ */
+export const FUNCTION_TIMEOUT_SECONDS = { validate: 10, writeToAirtable: 60, deleteMessages: 20 } as const;
 export const AIRTABLE_REQUEST_TIMEOUT_MS = 10_000;
 
-/** Batches one execution drains at most: sized from the worst-case history (checked in `stacks/Workflow.test.ts`). */
-export const MAX_BATCHES_PER_EXECUTION = 15;
+/** Rounds one execution drains at most: sized from the worst-case history (checked in `stacks/Workflow.test.ts`). */
+export const MAX_ROUNDS_PER_EXECUTION = 5;
 
 /** How often SQS delivers a message before its own redrive policy moves it to the DLQ (a backstop only). */
 export const MAX_RECEIVE_COUNT = 5;

@@ -6,10 +6,8 @@ import {
   longestPath,
   maxTaskAttempts,
   retrierWaitSeconds,
-  worstCaseBatchSeconds,
-  worstCaseMessageEvents,
-  worstCaseMessageSeconds,
-  worstCaseStateEvents,
+  worstCaseEvents,
+  worstCaseGraphSeconds,
   worstCaseTaskSeconds,
 } from "./timing";
 
@@ -151,31 +149,45 @@ describe("longestPath", () => {
   });
 });
 
-describe("the item processor's worst cases", () => {
-  it("a message: the longest path of Task worst cases (85 s)", () => {
-    expect(worstCaseMessageSeconds(graph)).toBe(85);
+describe("graphs with Maps and Waits", () => {
+  /** A Map of `graph` (85 s per item at worst, see above), its items in waves of `concurrency`. */
+  const map = (concurrency: number): AslState => ({ Type: "Map", MaxConcurrency: concurrency, ItemProcessor: graph, End: true });
+  const outer = (concurrency: number): AslGraph => ({
+    StartAt: "Receive",
+    States: { Receive: { Type: "Task", TimeoutSeconds: 7, Next: "Items" }, Items: map(concurrency) },
   });
 
-  it.each<{ batch: number; concurrency: number; slots: number }>([
-    { batch: 10, concurrency: 5, slots: 2 },
-    { batch: 10, concurrency: 10, slots: 1 },
-    { batch: 10, concurrency: 3, slots: 4 },
-    { batch: 1, concurrency: 5, slots: 1 },
-  ])("a batch of $batch at concurrency $concurrency: $slots messages in a row", ({ batch, concurrency, slots }) => {
-    expect(worstCaseBatchSeconds(graph, batch, concurrency)).toBe(slots * 85);
+  it.each<{ items: number; concurrency: number; waves: number }>([
+    { items: 10, concurrency: 10, waves: 1 },
+    { items: 10, concurrency: 5, waves: 2 },
+    { items: 30, concurrency: 10, waves: 3 },
+    { items: 1, concurrency: 5, waves: 1 },
+  ])("$items items at concurrency $concurrency: $waves waves of the item's worst case", ({ items, concurrency, waves }) => {
+    // Act + Assert
+    expect(worstCaseGraphSeconds(outer(concurrency), { mapItems: { Items: items } })).toBe(7 + waves * 85);
+  });
+
+  it("takes a Wait at the bound it is given", () => {
+    // Arrange
+    const waiting: AslGraph = { StartAt: "Wait", States: { Wait: { Type: "Wait", TimestampPath: "$.at", End: true } } };
+
+    // Act + Assert
+    expect(worstCaseGraphSeconds(waiting, { mapItems: {}, waitSeconds: 30 })).toBe(30);
+  });
+
+  it("refuses a Map whose items are not bounded", () => {
+    // Act + Assert
+    expect(() => worstCaseGraphSeconds(outer(5), { mapItems: {} })).toThrow("Map Items has no bound on its items");
   });
 
   it("events: a Task adds entered + exited + 3 per attempt; any other state 2", () => {
-    // Arrange
-    const write = graph.States.Write!;
-
     // Act + Assert: Write has 2 attempts
-    expect(worstCaseStateEvents(write)).toBe(2 + 3 * 2);
-    expect(worstCaseStateEvents(graph.States.IsCopy!)).toBe(2);
+    expect(worstCaseEvents("Write", graph.States.Write!, { mapItems: {} })).toBe(2 + 3 * 2);
+    expect(worstCaseEvents("IsCopy", graph.States.IsCopy!, { mapItems: {} })).toBe(2);
   });
 
-  it("a message's events: iteration started + ended, plus its longest path", () => {
-    // Validate 5 + IsCopy 2 + Write 8 + DeadLetter 5 + Done 2 = 22
-    expect(worstCaseMessageEvents(graph)).toBe(2 + 22);
+  it("events of a Map: its own 4, and per item the iteration's 2 plus its longest path", () => {
+    // Validate 5 + IsCopy 2 + Write 8 + DeadLetter 5 + Done 2 = 22 per item
+    expect(worstCaseEvents("Items", map(3), { mapItems: { Items: 10 } })).toBe(4 + 10 * (2 + 22));
   });
 });

@@ -95,28 +95,51 @@ export function longestPath(graph: AslGraph, weight: (name: string, state: AslSt
   return visit(graph.StartAt, new Set());
 }
 
-/** The longest one message can take through the item processor, from Validate to its deletion. */
-export function worstCaseMessageSeconds(itemProcessor: AslGraph): number {
-  return longestPath(itemProcessor, (name, state) => (state.Type === "Task" ? worstCaseTaskSeconds(name, state) : 0));
+/**
+ * How far a graph's Map and Wait states can reach, which the graph alone does not say: the most items each Map gets
+ * (by state name) and the longest any Wait state waits.
+ */
+export interface GraphBounds {
+  mapItems: Record<string, number>;
+  waitSeconds?: number;
+}
+
+function mapItems(name: string, bounds: GraphBounds): number {
+  const items = bounds.mapItems[name];
+  if (items === undefined) throw new Error(`Map ${name} has no bound on its items`);
+  return items;
 }
 
 /**
- * The longest a received batch can stay in flight: with `maxConcurrency` slots, the last of `batchSize` messages
- * starts after at most `ceil(batchSize / maxConcurrency) - 1` worst-case messages ahead of it in its slot.
+ * The longest an acyclic graph can take: Tasks at their worst case, Wait states at `bounds.waitSeconds`, and each Map
+ * as waves of its MaxConcurrency, every item at the longest path through its item processor.
  */
-export function worstCaseBatchSeconds(itemProcessor: AslGraph, batchSize: number, maxConcurrency: number): number {
-  return Math.ceil(batchSize / maxConcurrency) * worstCaseMessageSeconds(itemProcessor);
+export function worstCaseGraphSeconds(graph: AslGraph, bounds: GraphBounds): number {
+  return longestPath(graph, (name, state) => worstCaseStateSeconds(name, state, bounds));
+}
+
+export function worstCaseStateSeconds(name: string, state: AslState, bounds: GraphBounds): number {
+  if (state.Type === "Task") return worstCaseTaskSeconds(name, state);
+  if (state.Type === "Wait") return bounds.waitSeconds ?? Number(state.Seconds ?? 0);
+  const processor = state.ItemProcessor ?? state.Iterator;
+  if (state.Type === "Map" && processor) {
+    const items = mapItems(name, bounds);
+    const waves = state.MaxConcurrency ? Math.ceil(items / state.MaxConcurrency) : 1;
+    return waves * worstCaseGraphSeconds(processor, bounds);
+  }
+  return 0;
 }
 
 /**
  * Events one state adds to an execution's history at most. A Task: entered + exited, and scheduled, started and
- * succeeded/failed/timed out for each attempt. Any other state: entered + exited.
+ * succeeded/failed/timed out for each attempt. A Map: entered, started, succeeded and exited, plus each item's
+ * iteration started + ended and its longest path. Any other state: entered + exited.
  */
-export function worstCaseStateEvents(state: AslState): number {
-  return state.Type === "Task" ? 2 + 3 * maxTaskAttempts(state) : 2;
-}
-
-/** Events one message adds at most: its Map iteration's started + succeeded/failed, plus its longest path. */
-export function worstCaseMessageEvents(itemProcessor: AslGraph): number {
-  return 2 + longestPath(itemProcessor, (_name, state) => worstCaseStateEvents(state));
+export function worstCaseEvents(name: string, state: AslState, bounds: GraphBounds): number {
+  if (state.Type === "Task") return 2 + 3 * maxTaskAttempts(state);
+  const processor = state.ItemProcessor ?? state.Iterator;
+  if (state.Type === "Map" && processor) {
+    return 4 + mapItems(name, bounds) * (2 + longestPath(processor, (n, s) => worstCaseEvents(n, s, bounds)));
+  }
+  return 2;
 }

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stateActivity } from "./events";
 import type { AslDefinition, AslStateLike } from "./graph";
 import { startPipelineConsole } from "./index";
-import { retryingStates } from "./test-support";
+import { retryingStates, waitingStates } from "./test-support";
 
 /**
  * End to end, as a person uses it: the real pipeline (SQS server, emulator, the synthesized drain) with the console,
@@ -55,8 +55,9 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       workflow,
       sqsPort: 0,
       emulator: { port: 0, rateLimit: false },
-      minWriteIntervalMs: 0,
+      airtableRequestsPerSecond: 5,
       retryIntervalOverrides: retryingStates(definition, 50),
+      waitTimeOverrides: waitingStates(definition, 20),
     });
     server = await startConsole();
     browser = await chromium.launch({

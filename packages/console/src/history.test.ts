@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stateActivity } from "./events";
 import type { AslDefinition } from "./graph";
 import { History } from "./history";
-import { retryingStates } from "./test-support";
+import { retryingStates, waitingStates } from "./test-support";
 
 /**
  * The history as the console builds it from the real synthesized drain executed locally: real SQS server, real
@@ -28,8 +28,9 @@ describe("History fed by the local runtime", () => {
       workflow,
       sqsPort: 0,
       emulator: { port: 0, rateLimit: false },
-      minWriteIntervalMs: 0,
+      airtableRequestsPerSecond: 5,
       retryIntervalOverrides: retryingStates(workflow.definition as unknown as AslDefinition, 20),
+      waitTimeOverrides: waitingStates(workflow.definition as unknown as AslDefinition, 20),
     });
     history = await History.open({ dir });
     stop = pipeline.workflow.observe(history.observer());

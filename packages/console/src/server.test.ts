@@ -40,7 +40,7 @@ describe("the console server", () => {
   beforeAll(async () => {
     page = await buildPage();
     dir = await mkdtemp(path.join(tmpdir(), "console-server-"));
-    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false }, minWriteIntervalMs: 0 });
+    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false }, airtableRequestsPerSecond: 5 });
     server = await startPipelineConsole({ pipeline, definition: inject("workflow").definition, port: 0, dir, pollMs: 100 });
     host = `127.0.0.1:${server.port}`;
   });

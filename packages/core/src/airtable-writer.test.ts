@@ -6,7 +6,7 @@ import {
   startAirtableEmulator,
 } from "@fundraise-sync/airtable-emulator";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type AirtableTarget, DonationWriter } from "./airtable-writer";
+import { type AirtableTarget, DonationWriter, type WriteResult } from "./airtable-writer";
 import type { DonationCreatedEvent } from "./donation-event";
 import { DonationField, toAirtableFields } from "./donation-fields";
 import {
@@ -16,8 +16,6 @@ import {
   AirtableUnavailableError,
   ErrorName,
 } from "./errors";
-import { AIRTABLE_REQUESTS_PER_SECOND } from "./limits";
-import { writeIntervalMs } from "./pacing";
 
 const donation = (overrides: Partial<DonationCreatedEvent> = {}): DonationCreatedEvent => ({
   Id: "0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17",
@@ -31,7 +29,7 @@ const donation = (overrides: Partial<DonationCreatedEvent> = {}): DonationCreate
 
 /** Runs an upsert that must fail and returns what it rejected with. */
 async function upsertFailure(writer: DonationWriter, event = donation()): Promise<Error> {
-  const outcome = await writer.upsert(event).then(
+  const outcome = await writer.upsert([event]).then(
     (result) => ({ result }),
     (error: unknown) => ({ error }),
   );
@@ -48,7 +46,7 @@ describe("DonationWriter against the Airtable emulator", () => {
     tableName: DEFAULT_TABLE_NAME,
     endpointUrl: emulator.url,
     requestTimeoutMs: 5_000,
-    minWriteIntervalMs: 0,
+    requestsPerSecond: 5,
     ...overrides,
   });
   const records = () => emulator.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME);
@@ -65,25 +63,25 @@ describe("DonationWriter against the Airtable emulator", () => {
       const writer = new DonationWriter(target());
 
       // Act
-      const result = await writer.upsert(donation());
+      const [result] = await writer.upsert([donation()]);
 
       // Assert
-      expect(result.created).toBe(true);
-      expect(result.recordId).toMatch(/^rec[A-Za-z0-9]{14}$/);
+      expect(result!.created).toBe(true);
+      expect(result!.recordId).toMatch(/^rec[A-Za-z0-9]{14}$/);
       expect(records()).toHaveLength(1);
-      expect(records()[0]).toMatchObject({ id: result.recordId, fields: toAirtableFields(donation()) });
+      expect(records()[0]).toMatchObject({ id: result!.recordId, fields: toAirtableFields(donation()) });
     });
 
     it("updates the same record when the event is delivered again, never duplicating it", async () => {
       // Arrange
       const writer = new DonationWriter(target());
-      const first = await writer.upsert(donation());
+      const [first] = await writer.upsert([donation()]);
 
       // Act
-      const again = await writer.upsert(donation());
+      const again = await writer.upsert([donation()]);
 
       // Assert
-      expect(again).toEqual({ recordId: first.recordId, created: false });
+      expect(again).toEqual([{ recordId: first!.recordId, created: false }]);
       expect(records()).toHaveLength(1);
     });
 
@@ -93,9 +91,9 @@ describe("DonationWriter against the Airtable emulator", () => {
       const other = donation({ Id: "11111111-2222-4333-8444-555555555555", DonationAmount: 10 });
 
       // Act
-      await writer.upsert(donation());
-      await writer.upsert(other);
-      await writer.upsert(donation());
+      await writer.upsert([donation()]);
+      await writer.upsert([other]);
+      await writer.upsert([donation()]);
 
       // Assert
       expect(records().map((record) => record.fields[DonationField.Id]).sort()).toEqual([donation().Id, other.Id].sort());
@@ -105,7 +103,7 @@ describe("DonationWriter against the Airtable emulator", () => {
       // Arrange: an anonymous donation, then a person adds the donor's name in Airtable
       const writer = new DonationWriter(target());
       const anonymous = donation({ UserId: null, DonorDisplayName: null });
-      const { recordId } = await writer.upsert(anonymous);
+      const [{ recordId }] = (await writer.upsert([anonymous])) as [WriteResult];
       const edit = await fetch(`${emulator.url}/v0/${DEFAULT_BASE_ID}/${DEFAULT_TABLE_NAME}/${recordId}`, {
         method: "PATCH",
         headers: { authorization: `Bearer ${DEFAULT_TOKEN}`, "content-type": "application/json" },
@@ -114,11 +112,74 @@ describe("DonationWriter against the Airtable emulator", () => {
       expect(edit.status).toBe(200);
 
       // Act
-      await writer.upsert(anonymous);
+      await writer.upsert([anonymous]);
 
       // Assert
       expect(records()[0]?.fields[DonationField.DonorDisplayName]).toBe("Grace H.");
       expect(records()[0]?.fields).not.toHaveProperty([DonationField.DonorId]);
+    });
+  });
+
+  describe("batches", () => {
+    const tenDonations = () =>
+      Array.from({ length: 10 }, (_, index) => donation({ Id: `00000000-0000-4000-8000-${String(index).padStart(12, "0")}` }));
+
+    it("upserts ten donations in one request and answers for each, in order", async () => {
+      // Arrange
+      const writer = new DonationWriter(target());
+      const events = tenDonations();
+
+      // Act
+      const results = await writer.upsert(events);
+
+      // Assert
+      expect(emulator.stats().requests).toBe(1);
+      expect(results).toHaveLength(10);
+      const byId = new Map(records().map((record) => [record.id, record.fields[DonationField.Id]]));
+      expect(results.map((result) => byId.get(result.recordId))).toEqual(events.map((event) => event.Id));
+      expect(results.every((result) => result.created)).toBe(true);
+    });
+
+    it("tells created from updated within one request", async () => {
+      // Arrange: the first three were written before (a redelivery)
+      const writer = new DonationWriter(target());
+      const events = tenDonations();
+      await writer.upsert(events.slice(0, 3));
+
+      // Act
+      const results = await writer.upsert(events);
+
+      // Assert
+      expect(results.map((result) => result.created)).toEqual([false, false, false, true, true, true, true, true, true, true]);
+      expect(records()).toHaveLength(10);
+    });
+
+    it.each([0, 11])("refuses %i records before sending anything (Airtable takes 1 to 10)", async (count) => {
+      // Arrange
+      const writer = new DonationWriter(target());
+      const events = Array.from({ length: count }, (_, index) => donation({ Id: `00000000-0000-4000-8000-${String(index).padStart(12, "0")}` }));
+
+      // Act + Assert
+      await expect(writer.upsert(events)).rejects.toThrow(RangeError);
+      expect(emulator.stats().requests).toBe(0);
+    });
+
+    it("names the field problem and says how to check the table when Airtable refuses a column", async () => {
+      // Arrange
+      emulator.faults.failNext(1, {
+        status: 422,
+        type: "UNKNOWN_FIELD_NAME",
+        message: 'Unknown field name: "Donation Amount"',
+      });
+      const writer = new DonationWriter(target());
+
+      // Act
+      const error = await upsertFailure(writer);
+
+      // Assert
+      expect(error.name).toBe(ErrorName.AirtableRecordRejected);
+      expect(error.message).toContain('Unknown field name: "Donation Amount"');
+      expect(error.message).toContain("npm run airtable -- check");
     });
   });
 
@@ -274,83 +335,5 @@ describe("DonationWriter against the Airtable emulator", () => {
         expect(everything).not.toContain("patSECRET");
       }
     });
-  });
-
-  describe("pacing", () => {
-    it("holds each upsert for at least minWriteIntervalMs", async () => {
-      // Arrange
-      const writer = new DonationWriter(target({ minWriteIntervalMs: 200 }));
-
-      // Act
-      const started = performance.now();
-      await writer.upsert(donation());
-      const elapsed = performance.now() - started;
-
-      // Assert (lower bound only: timers may fire a millisecond early, never usefully late)
-      expect(elapsed).toBeGreaterThanOrEqual(195);
-    });
-
-    it("holds a failed upsert for the interval too, so retries cannot outpace the rate", async () => {
-      // Arrange
-      emulator.faults.failNext(1, { status: 503 });
-      const writer = new DonationWriter(target({ minWriteIntervalMs: 200 }));
-
-      // Act
-      const started = performance.now();
-      const error = await upsertFailure(writer);
-      const elapsed = performance.now() - started;
-
-      // Assert
-      expect(error.name).toBe(ErrorName.AirtableUnavailable);
-      expect(elapsed).toBeGreaterThanOrEqual(195);
-    });
-
-    it("keeps 5 concurrent paced writers under Airtable's rate limit: no 429 from a rate-limited base", async () => {
-      // Arrange: an emulator that enforces 5 requests/s per base, and the Map's 5 writers paced by writeIntervalMs
-      const limited = await startAirtableEmulator({ port: 0 });
-      try {
-        const concurrency = 5;
-        const writer = () =>
-          new DonationWriter(target({ endpointUrl: limited.url, minWriteIntervalMs: writeIntervalMs(concurrency) }));
-        const ids = (slot: number, round: number) => `00000000-0000-4000-8000-0000000${slot}${round}000`.slice(-36);
-
-        // Act: each slot writes 3 donations back to back, as one Map slot would
-        await Promise.all(
-          Array.from({ length: concurrency }, async (_, slot) => {
-            const w = writer();
-            for (let round = 0; round < 3; round++) await w.upsert(donation({ Id: ids(slot, round) }));
-          }),
-        );
-
-        // Assert
-        const stats = limited.stats();
-        expect(stats.requests).toBe(15);
-        expect(stats.rateLimited).toBe(0);
-        expect(limited.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME)).toHaveLength(15);
-      } finally {
-        await limited.close();
-      }
-    });
-  });
-});
-
-describe("writeIntervalMs", () => {
-  it.each([1, 2, 5, 10])("spaces %i writers so that together they stay at or under 5 requests/s", (concurrency) => {
-    // Act
-    const interval = writeIntervalMs(concurrency);
-
-    // Assert
-    expect((concurrency * 1000) / interval).toBeLessThanOrEqual(AIRTABLE_REQUESTS_PER_SECOND);
-  });
-
-  it("gives each of 5 writers at 5 requests/s at least a second per request", () => {
-    // Act + Assert
-    expect(writeIntervalMs(5, 5)).toBeGreaterThanOrEqual(1000);
-  });
-
-  it("defaults to Airtable's per-base rate", () => {
-    // Act + Assert
-    expect(writeIntervalMs(5)).toBe(writeIntervalMs(5, AIRTABLE_REQUESTS_PER_SECOND));
-    expect(writeIntervalMs(1, 50)).toBeLessThan(writeIntervalMs(1));
   });
 });

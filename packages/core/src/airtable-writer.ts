@@ -1,6 +1,7 @@
 import Airtable from "airtable";
 import type { DonationCreatedEvent } from "./donation-event";
 import { MERGE_FIELD, toAirtableFields } from "./donation-fields";
+import { AIRTABLE_MAX_RECORDS_PER_REQUEST } from "./limits";
 import {
   AirtableConfigurationError,
   AirtableRateLimitedError,
@@ -18,13 +19,13 @@ export interface AirtableTarget {
   /** Below the Lambda's timeout, so a hung request surfaces as a retryable error instead of a killed function. */
   requestTimeoutMs: number;
   /**
-   * After Airtable answers, each write holds its Map slot this much longer, so that the Map's concurrent writers
-   * together stay under Airtable's per-base rate. See `writeIntervalMs` in `pacing.ts`.
+   * The pipeline's share of the base's requests per second (see `RequestBudget`): every request the writer sends,
+   * retries and bisection included, fits it.
    */
-  minWriteIntervalMs: number;
+  requestsPerSecond: number;
 }
 
-/** The outcome of one upsert. */
+/** The outcome of one record's upsert, in the order the records were sent. */
 export interface WriteResult {
   recordId: string;
   /** True when the record was new; false when a redelivered event updated its existing record. */
@@ -44,15 +45,14 @@ interface AirtableClientError {
   statusCode?: number | null;
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
  * Writes donations to Airtable as upserts keyed on the event `Id`, so a redelivered message updates its record and
- * never duplicates it. Every failure becomes one of the project's named errors (see `errors.ts`).
+ * never duplicates it. One request carries up to 10 events (Airtable's limit); every failure becomes one of the
+ * project's named errors (see `errors.ts`). Pacing is the caller's (`RequestBudget`).
  *
  * @example
  * const writer = new DonationWriter(target);
- * const { recordId, created } = await writer.upsert(event);
+ * const [{ recordId, created }] = await writer.upsert([event]);
  */
 export class DonationWriter {
   readonly #base: Airtable.Base;
@@ -62,13 +62,21 @@ export class DonationWriter {
       apiKey: target.token,
       endpointUrl: target.endpointUrl,
       requestTimeout: target.requestTimeoutMs,
-      // airtable.js would otherwise retry 429s forever; the state machine owns retries and their 30 s spacing.
+      // airtable.js would otherwise retry 429s forever; the pipeline owns retries and their 30 s spacing.
       noRetryIfRateLimited: true,
     }).base(target.baseId);
   }
 
-  /** Upserts one donation. @throws one of the Airtable errors in `errors.ts`. */
-  async upsert(event: DonationCreatedEvent): Promise<WriteResult> {
+  /**
+   * Upserts up to 10 donations in one request. Airtable validates a request as a whole: one bad record refuses them
+   * all (see `writeRound` for how the bad one is found).
+   * @returns one result per event, in order.
+   * @throws one of the Airtable errors in `errors.ts`.
+   */
+  async upsert(events: readonly DonationCreatedEvent[]): Promise<WriteResult[]> {
+    if (events.length === 0 || events.length > AIRTABLE_MAX_RECORDS_PER_REQUEST) {
+      throw new RangeError(`An upsert carries 1 to ${AIRTABLE_MAX_RECORDS_PER_REQUEST} records, got ${events.length}`);
+    }
     try {
       // makeRequest rather than table.update: airtable.js drops createdRecords/updatedRecords from its reply.
       const response = await this.#base.makeRequest({
@@ -76,20 +84,21 @@ export class DonationWriter {
         path: `/${encodeURIComponent(this.target.tableName)}`,
         body: {
           performUpsert: { fieldsToMergeOn: [MERGE_FIELD] },
-          records: [{ fields: toAirtableFields(event) }],
+          records: events.map((event) => ({ fields: toAirtableFields(event) })),
         },
       });
       const reply = response.body as UpsertReply;
-      const recordId = reply.records[0]?.id;
-      if (!recordId) {
-        throw new AirtableUnavailableError("Airtable answered the upsert without a record", response.statusCode, undefined);
+      if (reply.records?.length !== events.length) {
+        throw new AirtableUnavailableError(
+          `Airtable answered an upsert of ${events.length} records with ${reply.records?.length ?? 0}`,
+          response.statusCode,
+          undefined,
+        );
       }
-      return { recordId, created: reply.createdRecords?.includes(recordId) ?? false };
+      const created = new Set(reply.createdRecords ?? []);
+      return reply.records.map(({ id }) => ({ recordId: id, created: created.has(id) }));
     } catch (error) {
       throw toNamedError(error, this.target);
-    } finally {
-      // Counted from the answer (or failure), not the send: see pacing.ts for why that needs no margin.
-      if (this.target.minWriteIntervalMs > 0) await sleep(this.target.minWriteIntervalMs);
     }
   }
 }
@@ -123,5 +132,11 @@ export function toNamedError(error: unknown, target: Pick<AirtableTarget, "baseI
   if (status >= 500) {
     return new AirtableUnavailableError(`Airtable server error ${status} ${type}: ${message}`, status, type);
   }
-  return new AirtableRecordRejectedError(`Airtable rejected the record (${status} ${type}): ${message}`, status, type);
+  const hint = FIELD_PROBLEMS.has(type ?? "")
+    ? " The table's fields do not match what the pipeline writes: run `npm run airtable -- check` against this base."
+    : "";
+  return new AirtableRecordRejectedError(`Airtable rejected the record (${status} ${type}): ${message.replace(/\.$/, "")}.${hint}`, status, type);
 }
+
+/** Airtable error types that name a field of the table: the schema, not the donation, is usually what is wrong. */
+const FIELD_PROBLEMS = new Set(["UNKNOWN_FIELD_NAME", "INVALID_VALUE_FOR_COLUMN"]);

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { type DonationCreatedEvent, parseDonationEvent, serializeDonationEvent } from "./donation-event";
-import { findEarlierCopy } from "./duplicates";
-import { ErrorName, InvalidDonationEventError } from "./errors";
+import type { DonationCreatedEvent } from "./donation-event";
+import { groupCopies } from "./duplicates";
 
 const donation = (id: string, overrides: Partial<DonationCreatedEvent> = {}): DonationCreatedEvent => ({
   Id: id,
@@ -17,96 +16,60 @@ const A = donation("0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17");
 const B = donation("11111111-2222-4333-8444-555555555555", { DonationAmount: 10 });
 const C = donation("99999999-8888-4777-8666-555555555555", { DonorDisplayName: "李华" });
 
-describe("findEarlierCopy", () => {
-  describe.each<{ case: string; bodies: string[]; event: DonationCreatedEvent; index: number; expected: number | undefined }>([
-    {
-      case: "the first copy of an event",
-      bodies: [serializeDonationEvent(A), serializeDonationEvent(B), serializeDonationEvent(A)],
-      event: A,
-      index: 0,
-      expected: undefined,
-    },
-    {
-      case: "a message that has no copy before it",
-      bodies: [serializeDonationEvent(A), serializeDonationEvent(B), serializeDonationEvent(C)],
-      event: C,
-      index: 2,
-      expected: undefined,
-    },
-    {
-      case: "a later identical copy",
-      bodies: [serializeDonationEvent(B), serializeDonationEvent(A), serializeDonationEvent(C), serializeDonationEvent(A)],
-      event: A,
-      index: 3,
-      expected: 1,
-    },
-    {
-      case: "the third copy (points at the first, which is the one that writes)",
-      bodies: [serializeDonationEvent(A), serializeDonationEvent(A), serializeDonationEvent(A)],
-      event: A,
-      index: 2,
-      expected: 0,
-    },
-    {
-      case: "a copy the producer wrote with 7 fractional digits and an upper-case Id (the same event once parsed)",
-      bodies: [
-        JSON.stringify({ ...A, Id: A.Id.toUpperCase(), CreationDate: "2018-06-10T14:03:27.1234567Z" }),
-        serializeDonationEvent(A),
-      ],
-      event: A,
-      index: 1,
-      expected: 0,
-    },
-    {
-      case: "a message after invalid ones (they are dead-lettered on their own path, not counted as copies)",
-      bodies: [
-        "not json",
-        JSON.stringify({ ...A, DonationAmount: -5 }),
-        JSON.stringify({ Id: A.Id }),
-        serializeDonationEvent(A),
-      ],
-      event: A,
-      index: 3,
-      expected: undefined,
-    },
-  ])("$case", ({ bodies, event, index, expected }) => {
-    it(`answers ${String(expected)}`, () => {
-      // Act
-      const earlier = findEarlierCopy(event, index, bodies);
+/** Messages as the round holds them: a label and the event each carries. */
+const round = (...events: DonationCreatedEvent[]) => events.map((event, index) => ({ label: `m${index + 1}`, event }));
+const labels = (items: { label: string }[]) => items.map((item) => item.label);
 
-      // Assert
-      expect(earlier).toBe(expected);
-    });
-  });
-
-  it("only looks before the message, never at later copies", () => {
-    // Arrange: the same event at 0 and 2; asked about position 0
-    const bodies = [serializeDonationEvent(A), serializeDonationEvent(B), serializeDonationEvent(A)];
-
-    // Act + Assert: position 0 writes, position 2 is the copy
-    expect(findEarlierCopy(A, 0, bodies)).toBeUndefined();
-    expect(findEarlierCopy(parseDonationEvent(bodies[2]!), 2, bodies)).toBe(0);
-  });
-
-  it("refuses a message whose Id an earlier message carries with different values", () => {
-    // Arrange: same Id, another amount: which one is right is a person's call
-    const conflicting = donation(A.Id, { DonationAmount: 250 });
-    const bodies = [serializeDonationEvent(B), serializeDonationEvent(A), serializeDonationEvent(conflicting)];
+describe("groupCopies", () => {
+  it("makes every message a leader when no event repeats", () => {
+    // Arrange
+    const messages = round(A, B, C);
 
     // Act
-    let thrown: unknown;
-    try {
-      findEarlierCopy(conflicting, 2, bodies);
-    } catch (error) {
-      thrown = error;
-    }
+    const groups = groupCopies(messages, (m) => m.event);
 
-    // Assert: dead-lettered with a reason naming the earlier message and the Id
-    expect(thrown).toBeInstanceOf(InvalidDonationEventError);
-    const error = thrown as InvalidDonationEventError;
-    expect(error.name).toBe(ErrorName.InvalidDonationEvent);
-    expect(error.problems).toEqual([
-      `another message in this batch (position 2) carries the same Id ${A.Id} with different values`,
+    // Assert
+    expect(labels(groups.leaders)).toEqual(["m1", "m2", "m3"]);
+    expect(groups.copies).toEqual([]);
+    expect(groups.conflicts).toEqual([]);
+  });
+
+  it("lets the first copy of an event lead and ties later identical copies to it", () => {
+    // Arrange
+    const messages = round(B, A, C, A, A);
+
+    // Act
+    const groups = groupCopies(messages, (m) => m.event);
+
+    // Assert
+    expect(labels(groups.leaders)).toEqual(["m1", "m2", "m3"]);
+    expect(groups.copies.map(({ item, leader }) => [item.label, leader.label])).toEqual([
+      ["m4", "m2"],
+      ["m5", "m2"],
     ]);
+  });
+
+  it("treats an Id with different values as a conflict, not a copy", () => {
+    // Arrange
+    const messages = round(A, donation(A.Id, { DonationAmount: 999 }));
+
+    // Act
+    const groups = groupCopies(messages, (m) => m.event);
+
+    // Assert
+    expect(labels(groups.leaders)).toEqual(["m1"]);
+    expect(groups.copies).toEqual([]);
+    expect(groups.conflicts.map(({ item, leader }) => [item.label, leader.label])).toEqual([["m2", "m1"]]);
+  });
+
+  it("compares whole events: a different display name is a conflict", () => {
+    // Arrange
+    const messages = round(C, donation(C.Id, { DonorDisplayName: "Li Hua" }));
+
+    // Act
+    const groups = groupCopies(messages, (m) => m.event);
+
+    // Assert
+    expect(groups.conflicts).toHaveLength(1);
   });
 });

@@ -1,39 +1,40 @@
 import { isDeepStrictEqual } from "node:util";
-import { type DonationCreatedEvent, parseDonationEvent } from "./donation-event";
-import { InvalidDonationEventError } from "./errors";
+import type { DonationCreatedEvent } from "./donation-event";
 
-/**
- * Finds an earlier message in the same received batch that carries this same event.
- *
- * Airtable's upsert is not atomic across concurrent requests for one key: two copies of an event written by two Map
- * iterations at once could both create a record. So only the first copy in a batch writes; later copies are deleted
- * once validated (the first copy stays queued until it is written or dead-lettered, so nothing is lost).
- *
- * @param batchBodies the bodies of every message in the batch, in receive order.
- * @returns the index of the earlier copy, or undefined if this message is the first.
- * @throws {InvalidDonationEventError} if an earlier message has the same `Id` but different values: which one is right
- *   is a person's call, so this one is dead-lettered rather than silently dropped or overwritten.
- */
-export function findEarlierCopy(
-  event: DonationCreatedEvent,
-  index: number,
-  batchBodies: readonly string[],
-): number | undefined {
-  for (let earlier = 0; earlier < Math.min(index, batchBodies.length); earlier++) {
-    const other = tryParse(batchBodies[earlier] ?? "");
-    if (other?.Id !== event.Id) continue;
-    if (isDeepStrictEqual(other, event)) return earlier;
-    throw new InvalidDonationEventError([
-      `another message in this batch (position ${earlier + 1}) carries the same Id ${event.Id} with different values`,
-    ]);
-  }
-  return undefined;
+/** How the messages of one round relate by event `Id`. */
+export interface CopyGroups<T> {
+  /** The first message of each event: the only one that writes. */
+  leaders: T[];
+  /** Later messages carrying the same event as a leader: they follow its fate (written, dead-lettered or kept). */
+  copies: { item: T; leader: T }[];
+  /** Later messages with a leader's `Id` but different values: which one is right is a person's call. */
+  conflicts: { item: T; leader: T }[];
 }
 
-function tryParse(body: string): DonationCreatedEvent | undefined {
-  try {
-    return parseDonationEvent(body);
-  } catch {
-    return undefined; // an invalid earlier message is dead-lettered on its own path
+/**
+ * Groups a round's messages by the event they carry.
+ *
+ * SQS delivers at least once, so one event may arrive twice in a round. Airtable refuses an upsert request whose
+ * records share the merge value, and its upsert is not atomic across concurrent requests for one key, so only the
+ * first copy writes: copies never share a request, nor race each other.
+ *
+ * @param items the round's messages, in receive order.
+ * @param eventOf the validated event a message carries.
+ */
+export function groupCopies<T>(items: readonly T[], eventOf: (item: T) => DonationCreatedEvent): CopyGroups<T> {
+  const groups: CopyGroups<T> = { leaders: [], copies: [], conflicts: [] };
+  const firstById = new Map<string, { item: T; event: DonationCreatedEvent }>();
+  for (const item of items) {
+    const event = eventOf(item);
+    const first = firstById.get(event.Id);
+    if (!first) {
+      firstById.set(event.Id, { item, event });
+      groups.leaders.push(item);
+    } else if (isDeepStrictEqual(first.event, event)) {
+      groups.copies.push({ item, leader: first.item });
+    } else {
+      groups.conflicts.push({ item, leader: first.item });
+    }
   }
+  return groups;
 }

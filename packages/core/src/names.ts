@@ -40,5 +40,6 @@ export const EnvName = {
   /** Unset on AWS (the client defaults to api.airtable.com); the local runtime points it at the emulator. */
   AirtableEndpointUrl: "AIRTABLE_ENDPOINT_URL",
   AirtableRequestTimeoutMs: "AIRTABLE_REQUEST_TIMEOUT_MS",
-  AirtableMinWriteIntervalMs: "AIRTABLE_MIN_WRITE_INTERVAL_MS",
+  /** The pipeline's share of the base's requests per second (the stage setting `airtableRequestsPerSecond`). */
+  AirtableRequestsPerSecond: "AIRTABLE_REQUESTS_PER_SECOND",
 } as const;

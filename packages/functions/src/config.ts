@@ -1,5 +1,6 @@
 import type { AirtableTarget } from "@fundraise-sync/core/airtable-writer";
 import { PipelineConfigurationError } from "@fundraise-sync/core/errors";
+import { AIRTABLE_REQUESTS_PER_SECOND, DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
 import { ConfigName, EnvName } from "@fundraise-sync/core/names";
 
 /**
@@ -32,6 +33,19 @@ function milliseconds(name: string, fallback: number): number {
   return value;
 }
 
+/** The pipeline's share of the base (`AIRTABLE_REQUESTS_PER_SECOND`): a whole number from 1 to Airtable's 5. */
+function requestsPerSecond(): number {
+  const raw = process.env[EnvName.AirtableRequestsPerSecond];
+  if (raw === undefined || raw === "") return DEFAULT_AIRTABLE_SHARE_PER_SECOND;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > AIRTABLE_REQUESTS_PER_SECOND) {
+    throw new PipelineConfigurationError(
+      `${EnvName.AirtableRequestsPerSecond} must be a whole number from 1 to ${AIRTABLE_REQUESTS_PER_SECOND}, got "${raw}"`,
+    );
+  }
+  return value;
+}
+
 /** Reads where and how to write donations. */
 export async function readAirtableTarget(): Promise<AirtableTarget> {
   const [token, baseId, tableName] = await Promise.all([
@@ -45,6 +59,6 @@ export async function readAirtableTarget(): Promise<AirtableTarget> {
     tableName,
     endpointUrl: process.env[EnvName.AirtableEndpointUrl] || undefined,
     requestTimeoutMs: milliseconds(EnvName.AirtableRequestTimeoutMs, 10_000),
-    minWriteIntervalMs: milliseconds(EnvName.AirtableMinWriteIntervalMs, 0),
+    requestsPerSecond: requestsPerSecond(),
   };
 }

@@ -1,44 +1,38 @@
-import type { DonationCreatedEvent } from "@fundraise-sync/core/donation-event";
+import type { MessageHandle } from "@fundraise-sync/core/queue";
 import type { ReceivedMessage } from "@fundraise-sync/core/queue";
+import type { Round } from "@fundraise-sync/core/write-round";
 
 /**
  * The payloads the state machine sends each handler and gets back. The stack builds these shapes in its
  * `Parameters`/`ResultSelector`, so a change here is a change there.
  */
 
-/** Input of Validate: one message of the batch, its position, and every body of the batch (to spot copies). */
+/** Input of Validate: one received message. */
 export interface ValidateInput {
   message: ReceivedMessage;
-  index: number;
-  batchBodies: string[];
 }
 
+/** Validate's verdict on a valid message (an invalid one throws `InvalidDonationEventError`). */
 export interface ValidateOutput {
-  event: DonationCreatedEvent;
-  /** True when an earlier message in this batch carries the same event: it writes, this copy is only deleted. */
-  isCopy: boolean;
+  eventId: string;
 }
 
-export interface WriteToAirtableInput {
-  event: DonationCreatedEvent;
-}
+/** WriteToAirtable takes a round and returns it with every message sorted by what became of it. */
+export type WriteToAirtableInput = Round;
+export type WriteToAirtableOutput = Round;
 
-export interface WriteToAirtableOutput {
-  recordId: string;
-  created: boolean;
-}
-
-/** What happened to a message before it was deleted; shown as each Map iteration's output in the console. */
-export type MessageOutcome = "written" | "copy-in-batch" | "dead-lettered";
-
-export interface DeleteMessageInput {
+/** Input of DeleteMessages: what to delete, and what to make visible again when the base unlocks. */
+export interface DeleteMessagesInput {
   queueUrl: string;
-  receiptHandle: string;
-  messageId: string;
-  outcome: MessageOutcome;
+  delete: MessageHandle[];
+  release?: MessageHandle[];
+  /** When released messages become visible again (ISO 8601); at once when null or past. */
+  releaseAt?: string | null;
 }
 
-export interface DeleteMessageOutput {
-  messageId: string;
-  outcome: MessageOutcome;
+export interface DeleteMessagesOutput {
+  deleted: number;
+  released: number;
+  /** Message ids that could not be deleted or released: they reappear after the visibility timeout. */
+  failed: string[];
 }

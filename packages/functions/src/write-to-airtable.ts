@@ -1,9 +1,23 @@
+import type { Context } from "aws-lambda";
 import { DonationWriter } from "@fundraise-sync/core/airtable-writer";
+import { writeRound } from "@fundraise-sync/core/write-round";
 import { readAirtableTarget } from "./config";
 import type { WriteToAirtableInput, WriteToAirtableOutput } from "./contracts";
 
-/** WriteToAirtable: upserts one donation keyed on its event Id. Errors are named for the state machine's Retry/Catch. */
-export async function handler(input: WriteToAirtableInput): Promise<WriteToAirtableOutput> {
-  const writer = new DonationWriter(await readAirtableTarget());
-  return writer.upsert(input.event);
+/** Time kept back at the end of an invocation: no request starts that could not finish (and report) in time. */
+const END_MARGIN_MS = 2_000;
+
+/**
+ * WriteToAirtable: upserts a round's donations 10 per request within the pipeline's share of the base, and returns
+ * the round with each message sorted (written, to dead-letter, to retry, to release). Configuration errors are
+ * thrown, named for the state machine's Catch.
+ */
+export async function handler(input: WriteToAirtableInput, context?: Pick<Context, "getRemainingTimeInMillis">): Promise<WriteToAirtableOutput> {
+  const target = await readAirtableTarget();
+  const remaining = context?.getRemainingTimeInMillis?.() ?? 60_000;
+  return writeRound(input, {
+    writer: new DonationWriter(target),
+    target,
+    deadline: Date.now() + remaining - target.requestTimeoutMs - END_MARGIN_MS,
+  });
 }

@@ -28,9 +28,13 @@ export interface LocalPipelineOptions {
   /** Write to this Airtable (the real one, say) instead of starting the emulator. */
   airtable?: { endpointUrl?: string; token: string; baseId: string };
   tableName: string;
-  /** Pacing of Airtable writes; by default the stack's (`AIRTABLE_MIN_WRITE_INTERVAL_MS` of WriteToAirtable). */
-  minWriteIntervalMs?: number;
+  /**
+   * The pipeline's share of the base's requests per second. By default `AIRTABLE_REQUESTS_PER_SECOND` from the
+   * environment, else the stack's (the stage setting `airtableRequestsPerSecond` of WriteToAirtable).
+   */
+  airtableRequestsPerSecond?: number;
   retryIntervalOverrides?: LocalWorkflowOptions["retryIntervalOverrides"];
+  waitTimeOverrides?: LocalWorkflowOptions["waitTimeOverrides"];
   handlers?: LocalWorkflowOptions["handlers"];
 }
 
@@ -50,8 +54,8 @@ export interface LocalPipeline {
   emulator?: AirtableEmulator;
   airtable: { endpointUrl: string; token: string; baseId: string; tableName: string };
   workflow: LocalWorkflow;
-  /** The write pacing the handlers run with (ms). */
-  writeIntervalMs: number;
+  /** The share of the base's requests per second the writer runs with. */
+  requestsPerSecond: number;
   close(): Promise<void>;
 }
 
@@ -93,13 +97,14 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
         tableName: settings.tableName,
       };
     }
-    configureHandlers(settings.workflow, airtable, settings.minWriteIntervalMs);
+    configureHandlers(settings.workflow, airtable, settings.airtableRequestsPerSecond);
 
     const workflow = new LocalWorkflow({
       workflow: settings.workflow,
       sqs,
       queueUrls: { DonationsQueue: queueUrls.source, DeadLetterQueue: queueUrls.deadLetter },
       retryIntervalOverrides: settings.retryIntervalOverrides,
+      waitTimeOverrides: settings.waitTimeOverrides,
       handlers: settings.handlers,
     });
     return {
@@ -109,7 +114,7 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       emulator,
       airtable,
       workflow,
-      writeIntervalMs: Number(process.env[EnvName.AirtableMinWriteIntervalMs] ?? 0),
+      requestsPerSecond: Number(process.env[EnvName.AirtableRequestsPerSecond]),
       close: async () => {
         for (const close of closers.reverse()) await close();
       },
@@ -122,13 +127,13 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
 
 /**
  * Sets what SST sets in Lambda (`SST_Secret_value_…`, `SST_Parameter_value_…`) and the stack's plain environment
- * (request timeout, write pacing, read from the template), so the handlers read their configuration as deployed.
+ * (request timeout, the base's share, read from the template), so the handlers read their configuration as deployed.
  * A variable already set in this process wins, so a test or a user can override one.
  */
 function configureHandlers(
   workflow: LocalPipelineOptions["workflow"],
   airtable: LocalPipeline["airtable"],
-  minWriteIntervalMs: number | undefined,
+  requestsPerSecond: number | undefined,
 ) {
   for (const [name, value] of Object.entries(stackEnvironment(workflow))) process.env[name] ??= value;
   process.env.SST_APP ??= "fundraise-sync";
@@ -137,7 +142,7 @@ function configureHandlers(
   process.env[`SST_Parameter_value_${ConfigName.AirtableBaseId}`] = airtable.baseId;
   process.env[`SST_Parameter_value_${ConfigName.AirtableTableName}`] = airtable.tableName;
   process.env[EnvName.AirtableEndpointUrl] = airtable.endpointUrl;
-  if (minWriteIntervalMs !== undefined) process.env[EnvName.AirtableMinWriteIntervalMs] = String(minWriteIntervalMs);
+  if (requestsPerSecond !== undefined) process.env[EnvName.AirtableRequestsPerSecond] = String(requestsPerSecond);
 }
 
 /** The plain (non-SST) environment variables the stack gives its functions, from the synthesized template. */

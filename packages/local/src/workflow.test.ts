@@ -1,9 +1,17 @@
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { PurgeQueueCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { DEFAULT_BASE_ID, startAirtableEmulator } from "@fundraise-sync/airtable-emulator";
-import { DeadLetterAttribute, ErrorName, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
+import {
+  DeadLetterAttribute,
+  ErrorName,
+  SqsEventBus,
+  WritePolicy,
+  sampleDonation,
+  sampleDonations,
+  serializeDonationEvent,
+} from "@fundraise-sync/core";
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
-import { StateName } from "../../../stacks/drain-definition";
-import { MAX_BATCHES_PER_EXECUTION } from "../../../stacks/settings";
+import { MAX_MESSAGES_PER_ROUND, StateName } from "../../../stacks/drain-definition";
+import { MAX_ROUNDS_PER_EXECUTION } from "../../../stacks/settings";
 import { type LocalPipeline, startLocalPipeline } from "./pipeline";
 import { accountFor, donationRecords, queueDepth, readDeadLetters } from "./testing";
 
@@ -12,6 +20,7 @@ import { accountFor, donationRecords, queueDepth, readDeadLetters } from "./test
  * real SQS call against a local SQS server, writing to the Airtable emulator. Retry waits are shortened.
  */
 const SHORT_RETRIES = { [StateName.WriteToAirtable]: 20, [StateName.ReceiveBatch]: 20 };
+const SHORT_WAITS = { [StateName.WaitForAirtable]: 20, [StateName.WaitOutAirtableLock]: 20 };
 
 describe("the synthesized drain, executed locally", () => {
   let pipeline: LocalPipeline;
@@ -21,13 +30,18 @@ describe("the synthesized drain, executed locally", () => {
       workflow: inject("workflow"),
       sqsPort: 0,
       emulator: { port: 0, rateLimit: false },
-      minWriteIntervalMs: 0,
+      airtableRequestsPerSecond: 5,
       retryIntervalOverrides: SHORT_RETRIES,
+      waitTimeOverrides: SHORT_WAITS,
     });
     bus = new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source);
   });
   afterEach(async () => {
+    // Each test starts from empty queues: some leave messages queued or dead-lettered on purpose.
     await pipeline.emulator!.reset();
+    for (const queueUrl of [pipeline.queueUrls.source, pipeline.queueUrls.deadLetter]) {
+      await pipeline.sqs.send(new PurgeQueueCommand({ QueueUrl: queueUrl }));
+    }
   });
   afterAll(() => pipeline?.close());
 
@@ -42,6 +56,7 @@ describe("the synthesized drain, executed locally", () => {
     const summary = await pipeline.workflow.execute();
 
     // Assert
+    expect(summary.error).toBeUndefined();
     expect(summary).toMatchObject({ status: "SUCCEEDED", received: 3, written: 3, deadLettered: 0 });
     const records = donationRecords(pipeline);
     expect(records.map((record) => record.fields.Id).sort()).toEqual(donations.map((donation) => donation.Id).sort());
@@ -87,6 +102,67 @@ describe("the synthesized drain, executed locally", () => {
     expect(summary.retried).toBeGreaterThanOrEqual(1);
     expect(pipeline.emulator!.stats().injected429).toBe(1);
     expect(donationRecords(pipeline).map((record) => record.fields.Id)).toEqual([donation.Id]);
+  });
+
+  it("writes a round 10 records per request: 30 donations, 3 requests", async () => {
+    // Arrange
+    const donations = sampleDonations(MAX_MESSAGES_PER_ROUND);
+    await bus.publish(donations);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 30, written: 30, deadLettered: 0, retried: 0 });
+    expect(pipeline.emulator!.stats().requests).toBe(3);
+    expect(donationRecords(pipeline)).toHaveLength(30);
+  });
+
+  it("isolates one record Airtable refuses: it alone is dead-lettered with Airtable's error, its neighbours written once", async () => {
+    // Arrange: ten donations in one request, the seventh refused by the base
+    const donations = sampleDonations(10);
+    const refused = sampleDonation({ DonorDisplayName: "Refused By The Base" });
+    donations.splice(6, 1, refused);
+    pipeline.emulator!.faults.failWhen(
+      { field: "Donor Display Name", equals: refused.DonorDisplayName },
+      { status: 422, type: "INVALID_VALUE_FOR_COLUMN", message: 'Field "Donor Display Name" cannot accept the provided value' },
+    );
+    await bus.publish(donations);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert
+    expect(summary).toMatchObject({ status: "SUCCEEDED", received: 10, written: 9, updated: 0, deadLettered: 1 });
+    const outcome = await accountFor(pipeline, { validIds: donations.filter((d) => d !== refused).map((d) => d.Id), invalidBodies: [] });
+    expect(outcome).toMatchObject({ missing: [], duplicated: [], leftInSourceQueue: 0 });
+    expect(outcome.records.map((record) => record.fields.Id)).not.toContain(refused.Id);
+    const [letter, ...others] = outcome.deadLetters;
+    expect(others).toHaveLength(0);
+    expect(letter!.body).toBe(serializeDonationEvent(refused));
+    expect(letter!.attributes[DeadLetterAttribute.ErrorName]).toBe(ErrorName.AirtableRecordRejected);
+    expect(letter!.attributes[DeadLetterAttribute.FailedState]).toBe(StateName.WriteToAirtable);
+    expect(letter!.attributes[DeadLetterAttribute.ErrorCause]).toContain("INVALID_VALUE_FOR_COLUMN");
+    expect(letter!.attributes[DeadLetterAttribute.ErrorCause]).toContain("npm run airtable -- check");
+    // 1 refused request of 10, then halves until the record stands alone: every request within the share.
+    expect(pipeline.emulator!.stats().requests).toBeLessThanOrEqual(1 + 2 * Math.ceil(Math.log2(10)));
+  });
+
+  it("leaves a round queued when Airtable stays locked (429 on every attempt): nothing dead-lettered, nothing written", async () => {
+    // Arrange
+    const donations = sampleDonations(3);
+    pipeline.emulator!.faults.failNext(WritePolicy.maxAttempts, { status: 429 });
+    await bus.publish(donations);
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+
+    // Assert: one request per attempt (a 429 stops the attempt), then the messages go back to the queue
+    expect(summary).toMatchObject({ status: "SUCCEEDED", written: 0, deadLettered: 0, leftInQueue: 3 });
+    expect(pipeline.emulator!.stats().injected429).toBe(WritePolicy.maxAttempts);
+    expect(pipeline.emulator!.stats().requests).toBe(WritePolicy.maxAttempts);
+    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(3);
+    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.deadLetter)).toBe(0);
   });
 
   it("dead-letters a record Airtable rejects with 422", async () => {
@@ -140,9 +216,9 @@ describe("the synthesized drain, executed locally", () => {
     expect(outcome).toMatchObject({ missing: [], duplicated: [], leftInSourceQueue: 0 });
   });
 
-  it("continues a backlog beyond its batch cap in a new execution, instead of waiting for the next schedule", async () => {
+  it("continues a backlog beyond its round cap in a new execution, instead of waiting for the next schedule", async () => {
     // Arrange: five messages more than one execution may take
-    const cap = MAX_BATCHES_PER_EXECUTION * 10;
+    const cap = MAX_ROUNDS_PER_EXECUTION * MAX_MESSAGES_PER_ROUND;
     const donations = sampleDonations(cap + 5);
     await bus.publish(donations);
 
@@ -166,8 +242,9 @@ describe("the drain with a wrong Airtable token", () => {
       workflow: inject("workflow"),
       sqsPort: 0,
       airtable: { endpointUrl: emulator.url, token: "patAWrongToken.x", baseId: DEFAULT_BASE_ID },
-      minWriteIntervalMs: 0,
+      airtableRequestsPerSecond: 5,
       retryIntervalOverrides: SHORT_RETRIES,
+      waitTimeOverrides: SHORT_WAITS,
     });
     try {
       await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(4));

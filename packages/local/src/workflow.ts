@@ -1,7 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { StateMachine } from "aws-local-stepfunctions";
-import { handler as deleteMessage } from "@fundraise-sync/functions/delete-message";
+import type { Round } from "@fundraise-sync/core/write-round";
+import { handler as deleteMessages } from "@fundraise-sync/functions/delete-messages";
 import { handler as validate } from "@fundraise-sync/functions/validate";
 import { handler as writeToAirtable } from "@fundraise-sync/functions/write-to-airtable";
 import { StateName } from "../../../stacks/drain-definition";
@@ -9,13 +10,18 @@ import { placeholderQueueUrl, type SynthesizedWorkflow } from "../../../stacks/s
 import type { AslGraph, AslState } from "../../../stacks/timing";
 
 /** A Lambda handler as the state machine calls it: JSON in, JSON out, a named error thrown on failure. */
-export type TaskHandler = (payload: any) => Promise<unknown>;
+export type TaskHandler = (payload: any, context: LambdaContext) => Promise<unknown>;
+
+/** The part of Lambda's context object the handlers use. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+}
 
 /** The stack's functions, by construct id, mapped to the same handler code that Lambda runs. */
 export const DEFAULT_HANDLERS: Record<string, TaskHandler> = {
   Validate: validate,
   WriteToAirtable: writeToAirtable,
-  DeleteMessage: deleteMessage,
+  DeleteMessages: deleteMessages,
 };
 
 export interface LocalWorkflowOptions {
@@ -26,6 +32,8 @@ export interface LocalWorkflowOptions {
   handlers?: Record<string, TaskHandler>;
   /** Shortens retry waits (ms), by state name, as aws-local-stepfunctions' `retryIntervalOverrides`. */
   retryIntervalOverrides?: Record<string, number | number[]>;
+  /** Shortens Wait states (ms), by state name, as aws-local-stepfunctions' `waitTimeOverrides`. */
+  waitTimeOverrides?: Record<string, number>;
 }
 
 /**
@@ -121,6 +129,7 @@ export class LocalWorkflow {
         overrides: {
           taskResourceLocalHandlers: this.#overrides,
           retryIntervalOverrides: this.options.retryIntervalOverrides,
+          waitTimeOverrides: this.options.waitTimeOverrides,
         },
         context: {
           Execution: { Id: executionArn, Name: id, StartTime: startDate, Input: input as never },
@@ -146,6 +155,7 @@ export class LocalWorkflow {
     const counting = countEvents(events, summary);
     try {
       const output = (await execution.result) as { received?: number } | undefined;
+      // The drain's own count (DrainComplete outputs $.drain); a skipped drain outputs its input.
       summary.received = output?.received ?? 0;
     } catch (error) {
       // aws-local-stepfunctions rejects with an ExecutionError whose cause is the state machine's own error.
@@ -174,6 +184,13 @@ export class LocalWorkflow {
     timeouts: Record<string, number>,
   ): (input: any) => Promise<any> {
     const { sqs } = this.options;
+    // A Lambda invoked directly (`payloadResponseOnly`): the state's input is the payload, the result is its output.
+    const directFunction = /^arn:aws:lambda:[^:]+:\d+:function:([^:]+)$/.exec(state.Resource ?? "")?.[1];
+    if (directFunction) {
+      const handler = handlers[directFunction];
+      if (!handler) throw new Error(`No local handler for function ${directFunction} (state ${stateName})`);
+      return (payload) => invokeLikeLambda(handler, payload, timeouts[directFunction]);
+    }
     switch (state.Resource) {
       case "arn:aws:states:::lambda:invoke":
         return async ({ FunctionName, Payload }: { FunctionName: string; Payload: unknown }) => {
@@ -242,11 +259,13 @@ function functionTimeouts({ template, constructIds }: LocalWorkflowOptions["work
  */
 async function invokeLikeLambda(handler: TaskHandler, payload: unknown, timeoutSeconds = 3): Promise<unknown> {
   let timer: NodeJS.Timeout | undefined;
+  const deadline = Date.now() + timeoutSeconds * 1000;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(namedError("Sandbox.Timedout", `Task timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
   });
   try {
-    return await Promise.race([handler(structuredClone(payload)), timedOut]);
+    const context: LambdaContext = { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+    return await Promise.race([handler(structuredClone(payload), context), timedOut]);
   } catch (error) {
     const { name = "Error", message = String(error) } = error as Error;
     throw namedError(name, message);
@@ -297,21 +316,32 @@ async function countEvents(events: AsyncIterable<EventLog>, summary: DrainSummar
       summary.stateTransitions++;
     }
     if (event.type !== "StateExited" || !event.state) continue;
-    const output = event.state.output as Record<string, unknown> | undefined;
+    const output = event.state.output as { round?: Round; deleted?: { failed?: string[] } } | undefined;
     switch (event.state.name) {
-      case StateName.DeleteMessage:
-        summary.written++;
+      case StateName.WriteToAirtable: {
+        const round = output?.round;
+        if (!round) break;
+        if (round.retryAt !== null) {
+          summary.retried++; // the round waits (WaitForAirtable) and writes what is left
+          break;
+        }
+        for (const { outcome } of round.written) {
+          if (outcome === "copy") summary.copiesInBatch++;
+          else summary.written++;
+          if (outcome === "updated") summary.updated++;
+        }
+        summary.leftInQueue += round.release.length;
         break;
-      case StateName.WriteToAirtable:
-        if ((output?.written as { created?: boolean } | undefined)?.created === false) summary.updated++;
+      }
+      case StateName.DeleteWrittenMessages:
+        summary.leftInQueue += output?.deleted?.failed?.length ?? 0;
         break;
-      case StateName.DeleteCopy:
-        summary.copiesInBatch++;
-        break;
-      case StateName.DeleteDeadLetteredMessage:
+      case StateName.InvalidMessageDeadLettered:
+      case StateName.DeleteUnwritableMessage:
         summary.deadLettered++;
         break;
-      case StateName.LeaveForRedelivery:
+      case StateName.KeepInvalidMessageQueued:
+      case StateName.KeepUnwritableMessageQueued:
         summary.leftInQueue++;
         break;
     }

@@ -42,3 +42,42 @@ export function idleMonthCost(scheduleMinutes: number, emptyExecutionTransitions
     2 * AWS_PRICES.cloudWatchAlarmMonth
   );
 }
+
+/**
+ * What AWS itself adds, for an estimate of deployed throughput. AWS publishes quotas but no latency figures for
+ * Standard state transitions or warm Lambda invokes, so these are assumptions, named here and printed with the
+ * estimate: a conservative 50 ms per state transition on a round's critical path, 20 ms of invoke overhead per
+ * warm Lambda call (arm64, 256 MB), 20 ms per SQS call from the same region, and 300 ms for Airtable to answer.
+ */
+export const AWS_LATENCY_ASSUMPTIONS = {
+  stateTransitionMs: 50,
+  lambdaInvokeMs: 20,
+  sqsCallMs: 20,
+  airtableAnswerMs: 300,
+  /** States on a round's critical path: ReceiveRound, ReceiveBatch, AnyReceived, ValidateBatch, Validate, AnyMessages,
+   * CollectRound, WriteToAirtable, IsRetryDue, DeleteWrittenMessages, AnyUnwritable, CountRound, KeepDraining. */
+  criticalPathStates: 13,
+  /** Lambda calls on it (Validate, WriteToAirtable, DeleteWrittenMessages) and SQS calls (receive, delete batch). */
+  lambdaCalls: 3,
+  sqsCalls: 2,
+  recordsPerRound: 30,
+} as const;
+
+/**
+ * Deployed throughput of one drain: a round's own time (its critical path, Airtable's answer once as its requests
+ * overlap), or what the share allows when Airtable is slower than the round (a request holds its place in the window
+ * from its send to one second after its answer), whichever is slower.
+ */
+export function deployedThroughput({ share, recordsPerRequest }: { share: number; recordsPerRequest: number }) {
+  const a = AWS_LATENCY_ASSUMPTIONS;
+  const roundMs = a.criticalPathStates * a.stateTransitionMs + a.lambdaCalls * a.lambdaInvokeMs + a.sqsCalls * a.sqsCallMs + a.airtableAnswerMs;
+  const requestsPerRound = a.recordsPerRound / recordsPerRequest;
+  const shareRequestsPerSecond = share / (1 + a.airtableAnswerMs / 1000);
+  const roundSeconds = Math.max(roundMs / 1000, requestsPerRound / shareRequestsPerSecond);
+  return {
+    recordsPerSecond: Number((a.recordsPerRound / roundSeconds).toFixed(1)),
+    roundSeconds: Number(roundSeconds.toFixed(2)),
+    explanation: `${a.criticalPathStates} transitions x ${a.stateTransitionMs} ms + ${a.lambdaCalls} invokes x ${a.lambdaInvokeMs} ms + ${a.sqsCalls} SQS calls x ${a.sqsCallMs} ms + Airtable ${a.airtableAnswerMs} ms; the share allows ${shareRequestsPerSecond.toFixed(2)} requests/s at that answer time`,
+    assumptions: a,
+  };
+}

@@ -1,67 +1,119 @@
 /**
- * Soak benchmark (`npm run bench`): publishes N donations with faults injected (Airtable errors, invalid and
- * duplicate messages), drains them through the synthesized state machine with Airtable's real pacing (the emulator's
- * 5 requests/s per base limiter on, the writer's stack pacing), and prints — and writes to a JSON file — throughput,
- * 429s, losses, duplicates, dead letters by reason, state transitions per message and the AWS cost that follows.
+ * Soak benchmark (`npm run bench`): drains donations through the synthesized state machine into the Airtable
+ * emulator with Airtable's real limiter on (5 requests/s per base, a 30 s lock after a 429), in the scenarios that
+ * decide how the pipeline spends a base's shared budget, and prints (and writes to JSON) what each achieved:
+ * throughput, requests per 1,000 donations, 429s, losses, duplicates, dead letters, transitions and AWS cost.
+ *
+ *   alone    the pipeline alone on the base, the default share (4 requests/s)
+ *   reader   another client reads the base once a second; the pipeline's share is 3
+ *   burst    another client sends 10 requests at once every 60 s (it draws 429s); the default share
+ *   refused  2% of the donations are refused by the base (422); the default share
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { parseArgs } from "node:util";
-import { SendMessageBatchCommand } from "@aws-sdk/client-sqs";
-import { AIRTABLE_REQUESTS_PER_SECOND, SqsEventBus, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
-import { StateName } from "../../../../stacks/drain-definition";
-import { MAP_MAX_CONCURRENCY } from "../../../../stacks/settings";
+import { DEFAULT_BASE_ID, DEFAULT_TABLE_NAME, DEFAULT_TOKEN } from "@fundraise-sync/airtable-emulator";
+import {
+  AIRTABLE_MAX_RECORDS_PER_REQUEST,
+  DEFAULT_AIRTABLE_SHARE_PER_SECOND,
+  type DonationCreatedEvent,
+  SqsEventBus,
+  sampleDonations,
+} from "@fundraise-sync/core";
 import { synthesizeWorkflowCached } from "../../../../stacks/synthesize";
-import { startLocalPipeline } from "../pipeline";
+import { type LocalPipeline, startLocalPipeline } from "../pipeline";
 import { accountFor, queueDepth } from "../testing";
 import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "../workflow";
-import { costOf, idleMonthCost } from "./cost";
+import { costOf, deployedThroughput, idleMonthCost } from "./cost";
 
-const DEFAULTS = {
-  count: 1000,
-  invalidPercent: 2,
-  duplicatePercent: 2,
-  /** Airtable 503s (with Retry-After) on this share of writes. */
-  airtable503Percent: 2,
-  /**
-   * Injected 429s (as if another client had hit the base's limit). None by default: by Airtable's rules each costs
-   * 30 s before its retry, which stalls that batch; `--inject-429 N` measures that cost separately.
-   */
-  inject429: 0,
-  out: "bench-results/soak.json",
-};
 const LAMBDA_MEMORY_GB = 256 / 1024;
+const REFUSED_NAME = "Refused By The Base";
 
-async function main() {
-  const { values } = parseArgs({
-    options: {
-      count: { type: "string" },
-      "inject-429": { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
-  });
-  if (values.help) {
-    console.log(
-      "usage: npm run bench -- [--count N (default 1000)] [--inject-429 N (default 0)] [--out FILE (default bench-results/soak.json)]",
-    );
-    return;
-  }
-  const count = values.count === undefined ? DEFAULTS.count : Number(values.count);
-  if (!Number.isInteger(count) || count < 10 || count > 20_000) throw new UsageError("--count must be an integer from 10 to 20000");
-  const out = values.out ?? DEFAULTS.out;
-  const inject429 = values["inject-429"] === undefined ? DEFAULTS.inject429 : Number(values["inject-429"]);
-  if (!Number.isInteger(inject429) || inject429 < 0 || inject429 > count) throw new UsageError("--inject-429 must be an integer from 0 to --count");
+interface OtherClient {
+  /** Requests it sent, and how many of them Airtable answered 429. */
+  stop(): { requests: number; rateLimited: number };
+}
 
-  const workflow = await synthesizeWorkflowCached();
+interface Scenario {
+  name: string;
+  what: string;
+  count: number;
+  share: number;
+  refusedPercent?: number;
+  otherClient?: (pipeline: LocalPipeline) => OtherClient;
+  targets: string;
+}
+
+/** Another client of the base: reads a page of the table, as a website's "total raised" counter would. */
+function reader(everyMs: number, burst: number) {
+  return (pipeline: LocalPipeline): OtherClient => {
+    let requests = 0;
+    let rateLimited = 0;
+    const read = async () => {
+      requests++;
+      const response = await fetch(`${pipeline.airtable.endpointUrl}/v0/${DEFAULT_BASE_ID}/${DEFAULT_TABLE_NAME}?pageSize=100`, {
+        headers: { authorization: `Bearer ${DEFAULT_TOKEN}` },
+      }).catch(() => undefined);
+      if (response?.status === 429) rateLimited++;
+      await response?.arrayBuffer();
+    };
+    const tick = () => {
+      for (let i = 0; i < burst; i++) void read();
+    };
+    const timer = setInterval(tick, everyMs);
+    tick();
+    return {
+      stop() {
+        clearInterval(timer);
+        return { requests, rateLimited };
+      },
+    };
+  };
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "alone",
+    what: "alone on the base, default share",
+    count: 3000,
+    share: DEFAULT_AIRTABLE_SHARE_PER_SECOND,
+    targets: ">= 36 records/s, 0 x 429, <= 105 requests per 1,000 donations",
+  },
+  {
+    name: "reader",
+    what: "another client reads 1 request/s, share 3",
+    count: 1500,
+    share: 3,
+    otherClient: reader(1000, 1),
+    targets: ">= 27 records/s, <= one 429 per 5 minutes, 0 dead-lettered, 0 lost, 0 duplicates",
+  },
+  {
+    name: "burst",
+    what: "another client sends 10 requests at once every 60 s, default share",
+    count: 3000,
+    share: DEFAULT_AIRTABLE_SHARE_PER_SECOND,
+    otherClient: reader(60_000, 10),
+    targets: "0 dead-lettered, 0 lost, 0 duplicates; throughput reported",
+  },
+  {
+    name: "refused",
+    what: "2% of records refused with 422, default share",
+    count: 1000,
+    share: DEFAULT_AIRTABLE_SHARE_PER_SECOND,
+    refusedPercent: 2,
+    targets: "only the refused dead-lettered; every neighbour written once",
+  },
+];
+
+async function run(scenario: Scenario, count: number, workflow: Awaited<ReturnType<typeof synthesizeWorkflowCached>>) {
   // Lambda bills per invocation and per GB-second: time each handler as the local runtime calls it.
   const handlerMs: Record<string, number> = {};
   let invocations = 0;
-  const timed = (name: string, handler: TaskHandler): TaskHandler => async (payload) => {
+  const timed = (name: string, handler: TaskHandler): TaskHandler => async (payload, context) => {
     const started = performance.now();
     invocations++;
     try {
-      return await handler(payload);
+      return await handler(payload, context);
     } finally {
       handlerMs[name] = (handlerMs[name] ?? 0) + performance.now() - started;
     }
@@ -69,115 +121,159 @@ async function main() {
   const pipeline = await startLocalPipeline({
     workflow,
     sqsPort: 0,
-    emulator: { port: 0 }, // Airtable's real limiter: 5 requests/s per base, 30 s penalty after a 429
-    // Retriers in definition order: Lambda service, Airtable 429, Airtable 5xx. A 429 keeps its real 30 s (the base is
-    // locked that long); injected 5xx are retried after 1 s instead of 2–20 s, so the run measures pacing, not waiting.
-    retryIntervalOverrides: { [StateName.WriteToAirtable]: [1000, 30_000, 1000] },
+    emulator: { port: 0 }, // Airtable's real limiter: 5 requests/s per base, a 30 s lock after a 429
+    airtableRequestsPerSecond: scenario.share,
     handlers: Object.fromEntries(Object.entries(DEFAULT_HANDLERS).map(([name, handler]) => [name, timed(name, handler)])),
   });
+  // SQS requests the state machine makes (receives, DLQ sends), counted on the wire; deletes are counted below.
+  let sqsCalls = 0;
   try {
-    // Arrange the load: valid donations, some sent twice, some malformed; a seeded fraction of Airtable 5xx/429s.
-    const donations = sampleDonations(count);
-    const invalidCount = Math.round((count * DEFAULTS.invalidPercent) / 100);
-    const duplicateCount = Math.round((count * DEFAULTS.duplicatePercent) / 100);
-    const valid = donations.slice(invalidCount);
-    const invalidBodies = donations.slice(0, invalidCount).map((donation, i) => {
-      const body = JSON.parse(serializeDonationEvent(donation));
-      return JSON.stringify(i % 2 ? { ...body, DonationAmount: 0 } : { ...body, Id: "not-a-guid" });
-    });
-    const bus = new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source);
-    const published = await bus.publish([...valid, ...valid.slice(0, duplicateCount)]);
-    for (let start = 0; start < invalidBodies.length; start += 10) {
-      await pipeline.sqs.send(
-        new SendMessageBatchCommand({
-          QueueUrl: pipeline.queueUrls.source,
-          Entries: invalidBodies.slice(start, start + 10).map((body, i) => ({ Id: String(i), MessageBody: body })),
-        }),
+    const refusedCount = Math.round((count * (scenario.refusedPercent ?? 0)) / 100);
+    // Every n-th donation carries a name the base refuses.
+    const every = refusedCount > 0 ? Math.floor(count / refusedCount) : 0;
+    const donations: DonationCreatedEvent[] = sampleDonations(count).map((donation, index) =>
+      every > 0 && index % every === 0 && index / every < refusedCount ? { ...donation, DonorDisplayName: REFUSED_NAME } : donation,
+    );
+    const refused = new Set(donations.filter((d) => d.DonorDisplayName === REFUSED_NAME).map((d) => d.Id));
+    if (refused.size > 0) {
+      pipeline.emulator!.faults.failWhen(
+        { field: "Donor Display Name", equals: REFUSED_NAME },
+        { status: 422, type: "INVALID_VALUE_FOR_COLUMN", message: 'Field "Donor Display Name" cannot accept the provided value' },
       );
     }
-    const messages = published.published.length + invalidBodies.length;
-    pipeline.emulator!.faults.failFraction(DEFAULTS.airtable503Percent / 100, { status: 503, retryAfterSeconds: 1, seed: 7, operation: "write" });
-    if (inject429 > 0) pipeline.emulator!.faults.failFraction(inject429 / count, { status: 429, seed: 11, operation: "write" });
-    console.log(
-      `soak: ${messages} messages (${valid.length} donations, ${duplicateCount} duplicates, ${invalidCount} invalid); ` +
-        `Airtable faults injected on writes: ${DEFAULTS.airtable503Percent}% 503, about ${inject429} 429s`,
-    );
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(donations);
+    pipeline.sqs.middlewareStack.add((next) => async (args) => {
+      sqsCalls++;
+      return next(args);
+    }, { step: "initialize" });
+    console.log(`\n${scenario.name}: ${scenario.what}: ${count} donations${refused.size ? `, ${refused.size} refused by the base` : ""}`);
 
-    // Act: executions back to back until the queue is empty, as the schedule would with a backlog.
+    // Act: executions back to back until the queue is empty, as the schedule (and continuations) would.
+    const other = scenario.otherClient?.(pipeline);
     const summaries: DrainSummary[] = [];
     const started = performance.now();
     while ((await queueDepth(pipeline.sqs, pipeline.queueUrls.source)) > 0) {
       const summary = await pipeline.workflow.execute();
       summaries.push(summary);
-      console.log(
-        `  execution ${summaries.length}: ${summary.status} received ${summary.received}, written ${summary.written}, ` +
-          `retried ${summary.retried}, dead-lettered ${summary.deadLettered}, ${(summary.durationMs / 1000).toFixed(1)} s`,
-      );
       if (summary.status === "FAILED") throw new Error(`execution failed: ${summary.error?.name} ${summary.error?.cause}`);
-      if (summaries.length > 200) throw new Error("the queue did not drain in 200 executions");
+      if (summary.received === 0) await new Promise((resolve) => setTimeout(resolve, 1000)); // released messages come back
+      if (summaries.length > 500) throw new Error("the queue did not drain in 500 executions");
+      const written = summaries.reduce((sum, s) => sum + s.written, 0);
+      process.stdout.write(`\r  ${written} written, ${((performance.now() - started) / 1000).toFixed(0)} s`);
     }
     const seconds = (performance.now() - started) / 1000;
+    const otherClient = other?.stop();
+    process.stdout.write("\r\x1b[2K");
 
-    // Assess.
-    const outcome = await accountFor(pipeline, { validIds: valid.map((d) => d.Id), invalidBodies });
+    // Assess, from what the base and the queues hold.
+    const validIds = donations.filter((d) => !refused.has(d.Id)).map((d) => d.Id);
+    const outcome = await accountFor(pipeline, { validIds, invalidBodies: [] });
     const stats = pipeline.emulator!.stats();
-    const deadLetteredByReason: Record<string, number> = {};
-    for (const letter of outcome.deadLetters) {
-      const reason = letter.attributes.ErrorName ?? "unknown";
-      deadLetteredByReason[reason] = (deadLetteredByReason[reason] ?? 0) + 1;
-    }
-    const recordsWritten = outcome.records.length;
-    const writesPerSecond = recordsWritten / seconds;
-    const transitions = summaries.reduce((sum, summary) => sum + summary.stateTransitions, 0);
+    const ours429 = stats.rateLimited - (otherClient?.rateLimited ?? 0);
+    const ourRequests = stats.requests - (otherClient?.requests ?? 0);
+    const deadLettered = outcome.deadLetters.length;
+    const deadLetteredOther = outcome.deadLetters.filter((letter) => !refused.has(JSON.parse(letter.body).Id)).length;
+    const transitions = summaries.reduce((sum, s) => sum + s.stateTransitions, 0);
     const lambdaSeconds = Object.values(handlerMs).reduce((sum, ms) => sum + ms, 0) / 1000;
-    // SQS requests: publish (1 per 10), receive (1 per batch + 1 empty per execution), delete (1 per message), DLQ sends.
-    const sqsRequests = Math.ceil(messages / 10) * 2 + summaries.length + messages + outcome.deadLetters.length;
-    const usage = { stateTransitions: transitions, lambdaInvocations: invocations, lambdaGbSeconds: lambdaSeconds * LAMBDA_MEMORY_GB, sqsRequests };
-    // An idle month's cost follows from what one scheduled execution on an empty queue takes: measure one.
-    const emptyRun = (await pipeline.workflow.execute()).stateTransitions;
-    const result = {
-      date: new Date().toISOString(),
-      messages,
-      donations: valid.length,
-      seconds: Number(seconds.toFixed(1)),
-      recordsWritten,
-      recordsWrittenPerSecond: Number(writesPerSecond.toFixed(2)),
-      ceilingRequestsPerSecond: AIRTABLE_REQUESTS_PER_SECOND,
-      percentOfCeiling: Number(((writesPerSecond / AIRTABLE_REQUESTS_PER_SECOND) * 100).toFixed(1)),
-      airtableRequests: stats.requests,
-      airtableRequestsPerSecond: Number((stats.requests / seconds).toFixed(2)),
-      rateLimit429s: stats.rateLimited,
-      injected429s: stats.injected429,
-      injectedFaults: stats.injectedFaults,
+    const publishCalls = Math.ceil(count / 10);
+    const deleteCalls = Math.ceil(count / 10);
+    const usage = {
+      stateTransitions: transitions,
+      lambdaInvocations: invocations,
+      lambdaGbSeconds: lambdaSeconds * LAMBDA_MEMORY_GB,
+      sqsRequests: publishCalls + sqsCalls + deleteCalls,
+    };
+    const rounds = Math.ceil(count / 30);
+    return {
+      scenario: scenario.name,
+      what: scenario.what,
+      targets: scenario.targets,
+      share: scenario.share,
+      donations: count,
+      seconds: round(seconds, 1),
+      recordsWritten: outcome.records.length,
+      recordsPerSecond: round(outcome.records.length / seconds, 2),
+      airtableRequests: ourRequests,
+      requestsPer1000Donations: round((ourRequests / count) * 1000, 1),
+      recordsPerRequest: round(outcome.records.length / Math.max(1, ourRequests), 2),
+      pipeline429s: ours429,
+      pipeline429sPer5Minutes: round(ours429 / (seconds / 300), 2),
+      otherClient: otherClient ? { ...otherClient } : undefined,
       lost: outcome.missing.length,
       duplicateRecords: outcome.duplicated.length,
+      deadLettered,
+      deadLetteredThatWereNotRefused: deadLetteredOther,
+      refused: refused.size,
       leftInSourceQueue: outcome.leftInSourceQueue,
-      deadLetteredByReason,
       executions: summaries.length,
-      retries: summaries.reduce((sum, summary) => sum + summary.retried, 0),
-      stateTransitions: transitions,
-      stateTransitionsPerMessage: Number((transitions / messages).toFixed(2)),
-      mapConcurrency: MAP_MAX_CONCURRENCY,
-      writeIntervalMs: pipeline.writeIntervalMs,
-      costPer1000DonationsUsd: Number(((costOf(usage) / messages) * 1000).toFixed(4)),
-      idleMonthCostUsd: Number(idleMonthCost(5, emptyRun).toFixed(2)),
-      usage,
+      retries: summaries.reduce((sum, s) => sum + s.retried, 0),
+      stateTransitionsPerDonation: round(transitions / count, 2),
+      costPer1000DonationsUsd: round((costOf(usage) / count) * 1000, 4),
+      usage: { ...usage, lambdaGbSeconds: round(usage.lambdaGbSeconds, 2) },
+      transitionsPerRound: round(transitions / rounds, 1),
     };
-    await mkdir(path.dirname(out), { recursive: true });
-    await writeFile(out, `${JSON.stringify(result, null, 2)}\n`);
-    console.log(`
-records written/s   ${result.recordsWrittenPerSecond} (${result.percentOfCeiling}% of Airtable's ${AIRTABLE_REQUESTS_PER_SECOND} requests/s; goal ≥ 90%)
-Airtable requests/s ${result.airtableRequestsPerSecond} (retries and updates included)
-429s (rate limit)   ${result.rateLimit429s} (goal 0; ${result.injected429s} more were injected)
-lost / duplicates   ${result.lost} / ${result.duplicateRecords} (must be 0 / 0)
-dead-lettered       ${JSON.stringify(deadLetteredByReason)}
-transitions/message ${result.stateTransitionsPerMessage}
-cost                $${result.costPer1000DonationsUsd} per 1,000 donations; idle month $${result.idleMonthCostUsd}
-written to ${out}`);
-    if (result.lost || result.duplicateRecords || result.leftInSourceQueue) process.exitCode = 1;
   } finally {
     await pipeline.close();
   }
+}
+
+const round = (value: number, digits: number) => Number(value.toFixed(digits));
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      scenario: { type: "string" },
+      count: { type: "string" },
+      out: { type: "string" },
+      help: { type: "boolean", short: "h" },
+    },
+  });
+  if (values.help) {
+    console.log(
+      `usage: npm run bench -- [--scenario ${SCENARIOS.map((s) => s.name).join("|")}|all (default all)] [--count N] [--out FILE (default bench-results/soak.json)]\n` +
+        SCENARIOS.map((s) => `  ${s.name.padEnd(8)} ${s.what} (${s.count} donations); target: ${s.targets}`).join("\n"),
+    );
+    return;
+  }
+  const chosen = values.scenario === undefined || values.scenario === "all" ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
+  if (chosen.length === 0) throw new UsageError(`--scenario must be one of ${SCENARIOS.map((s) => s.name).join(", ")} or all, not "${values.scenario}"`);
+  const count = values.count === undefined ? undefined : Number(values.count);
+  if (count !== undefined && (!Number.isInteger(count) || count < 30 || count > 20_000)) {
+    throw new UsageError(`--count must be a whole number from 30 to 20000, not "${values.count}"`);
+  }
+  const out = values.out ?? "bench-results/soak.json";
+
+  const workflow = await synthesizeWorkflowCached();
+  const results = [];
+  for (const scenario of chosen) {
+    const result = await run(scenario, count ?? scenario.count, workflow);
+    results.push(result);
+    console.log(
+      `  ${result.recordsPerSecond} records/s over ${result.seconds} s; ${result.requestsPer1000Donations} requests per 1,000 donations ` +
+        `(${result.recordsPerRequest} records each); pipeline 429s ${result.pipeline429s}` +
+        (result.otherClient ? `; other client ${result.otherClient.requests} requests, ${result.otherClient.rateLimited} answered 429` : "") +
+        `\n  lost ${result.lost}, duplicates ${result.duplicateRecords}, dead-lettered ${result.deadLettered} (of them not refused: ${result.deadLetteredThatWereNotRefused}), ` +
+        `left queued ${result.leftInSourceQueue}\n  ${result.stateTransitionsPerDonation} transitions per donation, $${result.costPer1000DonationsUsd} per 1,000 donations` +
+        `\n  target: ${result.targets}`,
+    );
+  }
+  const alone = results.find((r) => r.scenario === "alone");
+  const deployed = deployedThroughput({ share: DEFAULT_AIRTABLE_SHARE_PER_SECOND, recordsPerRequest: AIRTABLE_MAX_RECORDS_PER_REQUEST });
+  const summary = {
+    date: new Date().toISOString(),
+    results,
+    idleMonthCostUsd: round(idleMonthCost(5, 7), 2),
+    deployedEstimate: deployed,
+  };
+  await mkdir(path.dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify(summary, null, 2)}\n`);
+  console.log(
+    `\ndeployed (estimate, see cost.ts for the figures used): ~${deployed.recordsPerSecond} records/s per drain ` +
+      `(a round of 30 takes ~${deployed.roundSeconds} s: ${deployed.explanation})` +
+      (alone ? `; locally ${alone.recordsPerSecond} records/s` : "") +
+      `\nwritten to ${out}`,
+  );
+  if (results.some((r) => r.lost || r.duplicateRecords || r.leftInSourceQueue || r.deadLetteredThatWereNotRefused)) process.exitCode = 1;
 }
 
 class UsageError extends Error {}

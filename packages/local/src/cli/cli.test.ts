@@ -125,7 +125,7 @@ describe("publish, a drain, dlq list and dlq redrive, end to end", () => {
       workflow: inject("workflow"),
       sqsPort: 0,
       emulator: { port: 0, rateLimit: false },
-      minWriteIntervalMs: 0,
+      airtableRequestsPerSecond: 5,
     });
     dir = await mkdtemp(path.join(tmpdir(), "fundraise-cli-e2e-"));
     env = { AWS_ENDPOINT_URL_SQS: pipeline.sqsEndpoint };

@@ -73,6 +73,8 @@ export const ENV = {
   airtableToken: "AIRTABLE_TOKEN",
   airtableBaseId: "AIRTABLE_BASE_ID",
   airtableEndpointUrl: "AIRTABLE_ENDPOINT_URL",
+  /** The pipeline's share of the base's requests per second (`--airtable-rps`). */
+  airtableRequestsPerSecond: "AIRTABLE_REQUESTS_PER_SECOND",
 } as const;
 
 /** Bad input: the command prints one line and exits 2. */

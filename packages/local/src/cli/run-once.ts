@@ -39,7 +39,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { choice, airtablePort, token, tableName } = localServersFrom(values);
+  const { choice, airtablePort, token, tableName, airtableRequestsPerSecond } = localServersFrom(values);
   const sqsEndpoint = effectiveSqsEndpoint(choice);
   const localAirtable = { endpointUrl: emulatorUrl(airtablePort), token, baseId: CLI_DEFAULTS.baseId };
   const airtable = choice.realAirtable ?? localAirtable;
@@ -55,6 +55,7 @@ async function main(argv: string[]): Promise<number> {
     sqsEndpoint,
     airtable,
     tableName,
+    airtableRequestsPerSecond,
   });
   try {
     const summary = await pipeline.workflow.execute();

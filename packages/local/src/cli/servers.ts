@@ -13,7 +13,9 @@ import {
   realAirtableFromEnv,
   sqsPortFrom,
   tableFrom,
+  UsageError,
 } from "./options";
+import { AIRTABLE_REQUESTS_PER_SECOND } from "@fundraise-sync/core";
 
 /** The flags `npm start` and `npm run run-once` share: which local servers, which token and table. */
 export const SERVER_FLAGS = {
@@ -21,16 +23,39 @@ export const SERVER_FLAGS = {
   "airtable-port": { type: "string" },
   token: { type: "string" },
   table: { type: "string" },
+  "airtable-rps": { type: "string" },
 } as const;
 
 /** Resolves {@link SERVER_FLAGS} (flags, then environment, then defaults), checked. */
-export function localServersFrom(values: { "sqs-port"?: string; "airtable-port"?: string; token?: string; table?: string }) {
+export function localServersFrom(values: {
+  "sqs-port"?: string;
+  "airtable-port"?: string;
+  token?: string;
+  table?: string;
+  "airtable-rps"?: string;
+}) {
   return {
     choice: serverChoice(sqsPortFrom(values["sqs-port"])),
     airtablePort: airtablePortFrom(values["airtable-port"]),
     token: localTokenFrom(values.token),
     tableName: tableFrom(values.table),
+    airtableRequestsPerSecond: airtableRpsFrom(values["airtable-rps"]),
   };
+}
+
+/**
+ * `--airtable-rps N`, else `AIRTABLE_REQUESTS_PER_SECOND`: the pipeline's share of the base, a whole number from 1 to
+ * Airtable's 5; undefined leaves the stack's setting.
+ */
+export function airtableRpsFrom(flag: string | undefined): number | undefined {
+  const text = flagOrEnv(flag, ENV.airtableRequestsPerSecond);
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isInteger(value) || value < 1 || value > AIRTABLE_REQUESTS_PER_SECOND) {
+    const what = flag !== undefined ? "--airtable-rps" : ENV.airtableRequestsPerSecond;
+    throw new UsageError(`${what} must be a whole number of requests per second from 1 to ${AIRTABLE_REQUESTS_PER_SECOND}, not "${text}"`);
+  }
+  return value;
 }
 
 export interface ServerChoice {

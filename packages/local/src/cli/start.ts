@@ -32,6 +32,8 @@ ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5 requests/s limit on), and the dra
   --airtable-port N   Airtable emulator port (env ${ENV.airtablePort}; default ${CLI_DEFAULTS.airtablePort}; 0 = any free port)
   --token TOKEN       the emulator's bearer token (env ${ENV.localToken}; default ${CLI_DEFAULTS.localToken})
   --table NAME        the Airtable table (default ${CLI_DEFAULTS.table})
+  --airtable-rps N    the pipeline's share of the base's 5 requests/s, 1-5 (env ${ENV.airtableRequestsPerSecond};
+                      default: the stack's airtableRequestsPerSecond, 4)
   --every SECONDS     start an execution this often (env ${ENV.everySeconds}; default ${CLI_DEFAULTS.everySeconds});
                       a tick that comes while one still runs is skipped
   --console-port N    the web console's port (env ${ENV.consolePort}; default ${CLI_DEFAULTS.consolePort}; 0 = any free port);
@@ -131,7 +133,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const { choice, airtablePort, token, tableName } = localServersFrom(values);
+  const { choice, airtablePort, token, tableName, airtableRequestsPerSecond } = localServersFrom(values);
   const everyText = flagOrEnv(values.every, ENV.everySeconds);
   if (values["no-console"] && values["console-port"] !== undefined) throw new UsageError("give --console-port or --no-console, not both");
   const consolePortText = flagOrEnv(values["console-port"], ENV.consolePort);
@@ -160,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
     emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
+    airtableRequestsPerSecond,
   });
 
   const { Attributes } = await pipeline.sqs.send(
@@ -182,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
-  console.log(`  pacing: each writer waits ${pipeline.writeIntervalMs} ms between requests (the stack's)`);
+  console.log(`  share:  ${pipeline.requestsPerSecond} of the base's 5 requests/s (--airtable-rps), 10 records per request`);
   const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice);
   if (webConsole) console.log(`console:  ${webConsole.url} (history in ${CLI_DEFAULTS.consoleDataDir})`);
   console.log(

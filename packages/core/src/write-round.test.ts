@@ -1,0 +1,216 @@
+import { type AirtableEmulator, DEFAULT_BASE_ID, DEFAULT_TABLE_NAME, DEFAULT_TOKEN, startAirtableEmulator } from "@fundraise-sync/airtable-emulator";
+import { afterEach, describe, expect, it } from "vitest";
+import { type AirtableTarget, DonationWriter } from "./airtable-writer";
+import { type DonationCreatedEvent, serializeDonationEvent } from "./donation-event";
+import { DonationField } from "./donation-fields";
+import { ErrorName } from "./errors";
+import type { ReceivedMessage } from "./queue";
+import { sampleDonation } from "./sample-donations";
+import { type Round, WritePolicy, emptyRound, writeRound } from "./write-round";
+
+let emulator: AirtableEmulator | undefined;
+afterEach(async () => {
+  await emulator?.close();
+  emulator = undefined;
+});
+
+async function writerFor(options: Parameters<typeof startAirtableEmulator>[0], requestsPerSecond: number) {
+  emulator = await startAirtableEmulator({ port: 0, ...options });
+  const target: AirtableTarget = {
+    token: DEFAULT_TOKEN,
+    baseId: DEFAULT_BASE_ID,
+    tableName: DEFAULT_TABLE_NAME,
+    endpointUrl: emulator.url,
+    requestTimeoutMs: 2_000,
+    requestsPerSecond,
+  };
+  return { emulator, options: { writer: new DonationWriter(target), target, deadline: Date.now() + 60_000 } };
+}
+
+let sequence = 0;
+/** A message as ReceiveBatch hands it on, carrying `event` (or a raw body). */
+const message = (event: DonationCreatedEvent | string): ReceivedMessage => {
+  sequence++;
+  return {
+    MessageId: `m-${sequence}`,
+    ReceiptHandle: `rh-${sequence}`,
+    Body: typeof event === "string" ? event : serializeDonationEvent(event),
+    Attributes: { ApproximateReceiveCount: "1" },
+  };
+};
+const firstAttempt = (messages: ReceivedMessage[]): Round => ({ ...emptyRound(), items: messages });
+const idsOf = (emulator: AirtableEmulator) => emulator.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME).map((r) => r.fields[DonationField.Id]);
+
+describe("writeRound against the Airtable emulator", () => {
+  it("writes 60 donations in 6 requests without a 429 from a base that allows exactly the share", async () => {
+    // Arrange: the emulator enforces 3 requests/s with a 30 s lock; the pipeline's share is 3
+    const { emulator, options } = await writerFor({ rateLimit: { requestsPerSecond: 3, penaltyMs: 30_000 } }, 3);
+    const events = Array.from({ length: 60 }, () => sampleDonation());
+
+    // Act
+    const round = await writeRound(firstAttempt(events.map(message)), options);
+
+    // Assert
+    expect(emulator.stats()).toMatchObject({ requests: 6, rateLimited: 0 });
+    expect(round).toMatchObject({ received: 60, pending: [], deadLetter: [], retryAt: null, requests: 6 });
+    expect(round.written.map((w) => w.eventId).sort()).toEqual(events.map((e) => e.Id).sort());
+    expect(round.written.every((w) => w.outcome === "created")).toBe(true);
+    expect(round.budget.recentAnswers.length).toBeGreaterThan(0);
+  });
+
+  it("never puts two copies of one event in a request: the first writes, the copy follows it", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    const [a, b] = [sampleDonation(), sampleDonation()];
+    const messages = [message(a!), message(b!), message(a!)];
+
+    // Act
+    const round = await writeRound(firstAttempt(messages), options);
+
+    // Assert
+    expect(emulator.stats().requests).toBe(1);
+    expect(round.written.map((w) => [w.MessageId, w.outcome])).toEqual([
+      [messages[0]!.MessageId, "created"],
+      [messages[1]!.MessageId, "created"],
+      [messages[2]!.MessageId, "copy"],
+    ]);
+    expect(idsOf(emulator).sort()).toEqual([a!.Id, b!.Id].sort());
+  });
+
+  it("dead-letters a message whose Id another message carries with different values, and writes the first", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    const original = sampleDonation();
+    const conflicting = { ...original, DonationAmount: original.DonationAmount + 1 };
+    const messages = [message(original), message(conflicting)];
+
+    // Act
+    const round = await writeRound(firstAttempt(messages), options);
+
+    // Assert
+    expect(round.written.map((w) => w.MessageId)).toEqual([messages[0]!.MessageId]);
+    expect(round.deadLetter).toHaveLength(1);
+    expect(round.deadLetter[0]!.message.Body).toBe(messages[1]!.Body);
+    expect(round.deadLetter[0]!.failure.Error).toBe(ErrorName.InvalidDonationEvent);
+    expect(JSON.parse(round.deadLetter[0]!.failure.Cause).errorMessage).toContain(`(${messages[0]!.MessageId}) carries the same Id`);
+    expect(idsOf(emulator)).toEqual([original.Id]);
+  });
+
+  it("finds two refused records among ten by halving, and writes the other eight once", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    const events = Array.from({ length: 10 }, (_, i) => sampleDonation({ DonorDisplayName: i === 2 || i === 7 ? "Refused" : `Donor ${i}` }));
+    emulator.faults.failWhen({ field: DonationField.DonorDisplayName, equals: "Refused" }, { status: 422, type: "INVALID_VALUE_FOR_COLUMN" });
+    const messages = events.map(message);
+
+    // Act
+    const round = await writeRound(firstAttempt(messages), options);
+
+    // Assert
+    expect(round.deadLetter.map((d) => d.message.MessageId).sort()).toEqual([messages[2]!.MessageId, messages[7]!.MessageId].sort());
+    expect(round.deadLetter.every((d) => d.failure.Error === ErrorName.AirtableRecordRejected)).toBe(true);
+    expect(round.written).toHaveLength(8);
+    expect(emulator.stats().records.created).toBe(8);
+    expect(round.requests).toBe(emulator.stats().requests);
+  });
+
+  it("stops at a 429 and asks to retry after Airtable's 30 s lock; the next attempt writes the rest", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    const messages = Array.from({ length: 30 }, () => message(sampleDonation()));
+    emulator.faults.failNext(1, { status: 429 });
+
+    // Act
+    const before = Date.now();
+    const paused = await writeRound(firstAttempt(messages), options);
+    const resumed = await writeRound(paused, options);
+
+    // Assert: the 429 stopped every lane; nothing was dead-lettered
+    expect(paused.deadLetter).toEqual([]);
+    expect(paused.written.length + paused.pending.length).toBe(30);
+    expect(paused.pending.length).toBeGreaterThanOrEqual(10);
+    expect(Date.parse(paused.retryAt!) - before).toBeGreaterThanOrEqual(WritePolicy.rateLimitedWaitSeconds * 1000);
+    expect(paused.lastError?.Error).toBe(ErrorName.AirtableRateLimited);
+    expect(resumed).toMatchObject({ pending: [], retryAt: null, attempt: 2, deadLetter: [] });
+    expect(resumed.written).toHaveLength(30);
+    expect(emulator.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME)).toHaveLength(30);
+  });
+
+  it("releases messages for redelivery, never dead-letters them, when 429s outlast every attempt", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    emulator.faults.failNext(WritePolicy.maxAttempts, { status: 429 });
+    let round = firstAttempt([message(sampleDonation()), message(sampleDonation())]);
+
+    // Act
+    for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) round = await writeRound(round, options);
+
+    // Assert
+    expect(round).toMatchObject({ pending: [], written: [], deadLetter: [], retryAt: null, attempt: WritePolicy.maxAttempts });
+    expect(round.release).toHaveLength(2);
+    expect(round.lockedUntil).not.toBeNull();
+    expect(round.releaseAt).toBe(round.lockedUntil);
+  });
+
+  it("dead-letters as AirtableUnavailableError when 5xx outlast every attempt, backing off in between", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    emulator.faults.failNext(WritePolicy.maxAttempts, { status: 503 });
+    let round = firstAttempt([message(sampleDonation())]);
+    const waits: number[] = [];
+
+    // Act
+    for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) {
+      const before = Date.now();
+      round = await writeRound(round, options);
+      if (round.retryAt) waits.push(Math.round((Date.parse(round.retryAt) - before) / 1000));
+    }
+
+    // Assert
+    expect(waits).toEqual([2, 4, 8, 16]);
+    expect(round.deadLetter.map((d) => d.failure.Error)).toEqual([ErrorName.AirtableUnavailable]);
+    expect(round.pending).toEqual([]);
+  });
+
+  it("throws a configuration error (wrong token) so the execution fails and nothing is dead-lettered", async () => {
+    // Arrange
+    const { options } = await writerFor({ rateLimit: false, token: "patSomeoneElse.x" }, 4);
+
+    // Act
+    const writing = writeRound(firstAttempt([message(sampleDonation())]), options);
+
+    // Assert
+    await expect(writing).rejects.toMatchObject({ name: ErrorName.AirtableConfiguration });
+  });
+
+  it("starts no request after its deadline, and asks to carry on at once", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+
+    // Act
+    const round = await writeRound(firstAttempt([message(sampleDonation())]), { ...options, deadline: Date.now() - 1 });
+
+    // Assert
+    expect(emulator.stats().requests).toBe(0);
+    expect(round.pending).toHaveLength(1);
+    expect(Date.parse(round.retryAt!)).toBeLessThanOrEqual(Date.now());
+  });
+
+  it("keeps messages settled in their Map iteration apart, counted as received", async () => {
+    // Arrange
+    const { options } = await writerFor({ rateLimit: false }, 4);
+    const valid = message(sampleDonation());
+
+    // Act
+    const round = await writeRound(
+      { ...emptyRound(), items: [valid, { MessageId: "invalid-1", outcome: "dead-lettered" }] },
+      options,
+    );
+
+    // Assert
+    expect(round.received).toBe(2);
+    expect(round.settled).toEqual([{ MessageId: "invalid-1", outcome: "dead-lettered" }]);
+    expect(round.written.map((w) => w.MessageId)).toEqual([valid.MessageId]);
+    expect(round).not.toHaveProperty("items");
+  });
+});

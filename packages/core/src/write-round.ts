@@ -1,0 +1,321 @@
+import type { AirtableTarget, WriteResult } from "./airtable-writer";
+import { type DonationCreatedEvent, parseDonationEvent } from "./donation-event";
+import { groupCopies } from "./duplicates";
+import {
+  AirtableRateLimitedError,
+  AirtableUnavailableError,
+  ErrorName,
+  InvalidDonationEventError,
+} from "./errors";
+import { AIRTABLE_MAX_RECORDS_PER_REQUEST, AIRTABLE_RATE_LIMIT_PENALTY_SECONDS } from "./limits";
+import type { ReceivedMessage } from "./queue";
+import { type BudgetClock, RequestBudget, type RequestBudgetState } from "./request-budget";
+
+/**
+ * How a round's writes are retried. The state machine waits between attempts (a Wait state, visible in the console,
+ * free in Lambda time); the stack's worst-case arithmetic (visibility timeout, history) is built from these numbers.
+ */
+export const WritePolicy = {
+  /** WriteToAirtable runs at most this often per round: once, plus four retries. */
+  maxAttempts: 5,
+  /** After a 429 nothing is sent to the base for this long (Airtable locks it for 30 s). */
+  rateLimitedWaitSeconds: AIRTABLE_RATE_LIMIT_PENALTY_SECONDS,
+  /** After a 5xx, timeout or network failure: 2 s, 4 s, 8 s, 16 s (at most 20 s). One writer, so no jitter is needed. */
+  unavailableBackoff: { firstSeconds: 2, rate: 2, maxSeconds: 20 },
+} as const;
+
+/** The longest wait between two attempts. */
+export const MAX_WRITE_RETRY_WAIT_SECONDS = Math.max(
+  WritePolicy.rateLimitedWaitSeconds,
+  WritePolicy.unavailableBackoff.maxSeconds,
+);
+
+/** Step Functions' shape of an error (`$.failure` after a Catch): what the DLQ's reason attributes are made of. */
+export interface Failure {
+  Error: string;
+  /** Lambda's JSON: `{"errorType": …, "errorMessage": …}`. */
+  Cause: string;
+}
+
+/** A message that its Map iteration already settled (Validate refused it). */
+export interface SettledMessage {
+  MessageId: string;
+  outcome: "dead-lettered" | "left-for-redelivery";
+}
+
+/** What became of a written message: a new record, an update of its record, or a copy of a message that wrote. */
+export type WrittenOutcome = "created" | "updated" | "copy";
+
+export interface WrittenMessage {
+  MessageId: string;
+  ReceiptHandle: string;
+  eventId: string;
+  outcome: WrittenOutcome;
+  recordId: string;
+}
+
+/** A message to dead-letter with its original body (the only copy of it in the state) and the reason. */
+export interface DeadLetterEntry {
+  message: ReceivedMessage;
+  failure: Failure;
+}
+
+export interface ReleasedMessage {
+  MessageId: string;
+  ReceiptHandle: string;
+}
+
+/**
+ * One round: the messages of a few receives, written together. It travels through the execution's state between
+ * WriteToAirtable attempts; every message is in exactly one list, so each body is in the state once.
+ */
+export interface Round {
+  /** Only on the first attempt: what the receive Map produced, valid messages and settled ones mixed. */
+  items?: (ReceivedMessage | SettledMessage)[];
+  /** Valid messages not written yet, with their bodies. */
+  pending: ReceivedMessage[];
+  written: WrittenMessage[];
+  deadLetter: DeadLetterEntry[];
+  /** Left for redelivery: the base is locked, or Airtable kept failing in ways that are not the message's fault. */
+  release: ReleasedMessage[];
+  /** When released messages become visible again (ISO 8601): when the base unlocks. */
+  releaseAt: string | null;
+  /** Settled in their Map iteration: dead-lettered by Validate. */
+  settled: SettledMessage[];
+  /** Messages received in this round. */
+  received: number;
+  /** WriteToAirtable attempts so far. */
+  attempt: number;
+  /** Set while pending messages wait for another attempt: when it may start (ISO 8601, a Wait state's timestamp). */
+  retryAt: string | null;
+  /** Set when Airtable answered 429 and this round gave up: the drain waits until then and stops. */
+  lockedUntil: string | null;
+  /** Why the last attempt stopped early, if it did. */
+  lastError: Failure | null;
+  /** Airtable requests sent for this round, every attempt and bisection included. */
+  requests: number;
+  budget: RequestBudgetState;
+}
+
+/** What the round writer needs from the outside world; the handler passes real ones, tests may pass a clock. */
+export interface RoundWriterOptions {
+  writer: { upsert(events: readonly DonationCreatedEvent[]): Promise<WriteResult[]> };
+  target: Pick<AirtableTarget, "requestsPerSecond">;
+  /** Epoch ms after which no new request starts (the Lambda's remaining time, less a request's timeout). */
+  deadline: number;
+  clock?: BudgetClock;
+}
+
+/** The round a drain starts with: nothing in it but the budget carried from the previous round. */
+export function emptyRound(budget: RequestBudgetState = { recentAnswers: [] }): Round {
+  return {
+    pending: [],
+    written: [],
+    deadLetter: [],
+    release: [],
+    releaseAt: null,
+    settled: [],
+    received: 0,
+    attempt: 0,
+    retryAt: null,
+    lockedUntil: null,
+    lastError: null,
+    requests: 0,
+    budget,
+  };
+}
+
+interface Chunk {
+  messages: ReceivedMessage[];
+  events: DonationCreatedEvent[];
+}
+
+type Halt = { kind: "rate-limited" | "unavailable"; error: Error } | { kind: "deadline" };
+
+/**
+ * One WriteToAirtable attempt over a round: upserts its pending messages 10 per request within the pipeline's share
+ * of the base, and sorts every message into written, dead-letter, pending (retry) or release.
+ *
+ * - Copies of one event never share a request: the first writes, the copies follow its fate.
+ * - A request Airtable refuses as a whole for one bad record (422, 400, 413) is split in halves until the bad record
+ *   stands alone; only its message is dead-lettered, with Airtable's error. Every split request fits the share.
+ * - A 429 stops the attempt at once: nothing more is sent, and the next attempt waits out Airtable's 30 s lock. When
+ *   the attempts run out the messages are released for redelivery, never dead-lettered.
+ * - A 5xx, timeout or network failure stops the attempt too; after the last attempt those messages are dead-lettered
+ *   as `AirtableUnavailableError`.
+ * - A configuration error (401/403/404, or a missing setting) is thrown: the execution fails, nothing is dead-lettered.
+ * - Any other failure of a request (a bug, a reply nobody expected) is treated like a refusal: the record it is
+ *   about is found by halving and dead-lettered with that error's name.
+ */
+export async function writeRound(input: Round, options: RoundWriterOptions): Promise<Round> {
+  const clock = options.clock ?? { now: () => Date.now(), sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms)) };
+  const base = { ...emptyRound(input.budget), ...input };
+  // Fresh lists: the input is never changed (locally it is the caller's object, not a copy).
+  const round: Round = {
+    ...base,
+    pending: [...base.pending],
+    written: [...base.written],
+    deadLetter: [...base.deadLetter],
+    release: [...base.release],
+    settled: [...base.settled],
+    attempt: base.attempt + 1,
+  };
+  delete round.items;
+  if (input.items) {
+    round.received = input.items.length;
+    for (const item of input.items) {
+      if ("outcome" in item) round.settled.push(item);
+      else round.pending.push(item);
+    }
+  }
+
+  // Validate has passed each of these; parse again here (pure and cheap) rather than carry the event through the state.
+  const events = new Map<ReceivedMessage, DonationCreatedEvent>();
+  const parsed: ReceivedMessage[] = [];
+  for (const message of round.pending) {
+    try {
+      events.set(message, parseDonationEvent(message.Body));
+      parsed.push(message);
+    } catch (error) {
+      round.deadLetter.push({ message, failure: failureOf(error as Error) });
+    }
+  }
+  const groups = groupCopies(parsed, (message) => events.get(message)!);
+  for (const { item, leader } of groups.conflicts) {
+    const problem = `another message in this round (${leader.MessageId}) carries the same Id ${events.get(item)!.Id} with different values`;
+    round.deadLetter.push({ message: item, failure: failureOf(new InvalidDonationEventError([problem])) });
+  }
+
+  const queue: Chunk[] = [];
+  for (let start = 0; start < groups.leaders.length; start += AIRTABLE_MAX_RECORDS_PER_REQUEST) {
+    const messages = groups.leaders.slice(start, start + AIRTABLE_MAX_RECORDS_PER_REQUEST);
+    queue.push({ messages, events: messages.map((message) => events.get(message)!) });
+  }
+
+  const budget = new RequestBudget(options.target.requestsPerSecond, round.budget, clock);
+  const fates = new Map<ReceivedMessage, WrittenMessage | DeadLetterEntry>();
+  let halt = undefined as Halt | undefined;
+  let fatal = undefined as unknown;
+
+  const lane = async () => {
+    while (queue.length > 0 && !halt && fatal === undefined) {
+      if (clock.now() >= options.deadline) {
+        halt ??= { kind: "deadline" };
+        return;
+      }
+      const answered = await budget.take();
+      const chunk = queue.shift();
+      if (!chunk || halt || fatal !== undefined) {
+        if (chunk) queue.unshift(chunk);
+        answered({ sent: false });
+        return;
+      }
+      round.requests++;
+      try {
+        const results = await options.writer.upsert(chunk.events);
+        chunk.messages.forEach((message, index) => {
+          const { recordId, created } = results[index]!;
+          fates.set(message, {
+            MessageId: message.MessageId,
+            ReceiptHandle: message.ReceiptHandle,
+            eventId: chunk.events[index]!.Id,
+            outcome: created ? "created" : "updated",
+            recordId,
+          });
+        });
+      } catch (error) {
+        if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
+          // Stop every lane: a 429 locks the base for everyone, and a failing Airtable should not be hammered.
+          queue.unshift(chunk);
+          // Another lane may have halted meanwhile; a 429 outranks a 5xx (its wait is the longer one).
+          if ((halt as Halt | undefined)?.kind !== "rate-limited") {
+            halt = { kind: error instanceof AirtableRateLimitedError ? "rate-limited" : "unavailable", error };
+          }
+        } else if (isFatal(error)) {
+          queue.unshift(chunk);
+          fatal ??= error;
+        } else {
+          // Refused (422, 400, 413) or an unexpected failure of this request: find the record it is about.
+          if (chunk.messages.length === 1) {
+            fates.set(chunk.messages[0]!, { message: chunk.messages[0]!, failure: failureOf(error as Error) });
+          } else {
+            // Find the bad record: split the request in halves, each fitting the share like any other request.
+            const half = Math.ceil(chunk.messages.length / 2);
+            queue.unshift(
+              { messages: chunk.messages.slice(0, half), events: chunk.events.slice(0, half) },
+              { messages: chunk.messages.slice(half), events: chunk.events.slice(half) },
+            );
+          }
+        }
+      } finally {
+        answered();
+      }
+    }
+  };
+  const lanes = Math.min(options.target.requestsPerSecond, Math.max(1, queue.length));
+  await Promise.all(Array.from({ length: lanes }, lane));
+  round.budget = budget.state();
+  if (fatal !== undefined) throw fatal;
+
+  // Sort every message by its fate; copies follow their leader.
+  const leaderOf = new Map(groups.copies.map(({ item, leader }) => [item, leader]));
+  const stillPending: ReceivedMessage[] = [];
+  for (const message of parsed) {
+    if (groups.conflicts.some(({ item }) => item === message)) continue;
+    const leader = leaderOf.get(message) ?? message;
+    const fate = fates.get(leader);
+    if (!fate) stillPending.push(message);
+    else if ("failure" in fate) round.deadLetter.push(leader === message ? fate : { message, failure: fate.failure });
+    else round.written.push(leader === message ? fate : { ...fate, MessageId: message.MessageId, ReceiptHandle: message.ReceiptHandle, outcome: "copy" });
+  }
+  round.pending = stillPending;
+  round.retryAt = null;
+  round.lastError = halt && halt.kind !== "deadline" ? failureOf(halt.error) : null;
+  if (stillPending.length === 0) return round;
+
+  const now = clock.now();
+  const attemptsLeft = round.attempt < WritePolicy.maxAttempts;
+  if (halt?.kind === "rate-limited") {
+    const lockedUntil = new Date(now + WritePolicy.rateLimitedWaitSeconds * 1000).toISOString();
+    if (attemptsLeft) {
+      round.retryAt = lockedUntil;
+    } else {
+      // The base stays locked: leave the messages for redelivery once it unlocks, and let the drain stop.
+      round.lockedUntil = lockedUntil;
+      releaseAll(round, lockedUntil);
+    }
+  } else if (halt?.kind === "unavailable") {
+    if (attemptsLeft) {
+      const { firstSeconds, rate, maxSeconds } = WritePolicy.unavailableBackoff;
+      const wait = Math.min(maxSeconds, firstSeconds * rate ** (round.attempt - 1));
+      round.retryAt = new Date(now + wait * 1000).toISOString();
+    } else {
+      for (const message of round.pending) round.deadLetter.push({ message, failure: failureOf(halt.error) });
+      round.pending = [];
+    }
+  } else if (attemptsLeft) {
+    // Out of time, not out of luck: carry on at once in a fresh invocation.
+    round.retryAt = new Date(now).toISOString();
+  } else {
+    releaseAll(round, new Date(now).toISOString());
+  }
+  return round;
+}
+
+/** Errors that every message would meet (wrong token, base, table, setting): the execution stops instead. */
+function isFatal(error: unknown): boolean {
+  const name = (error as Error | undefined)?.name;
+  return name === ErrorName.AirtableConfiguration || name === ErrorName.PipelineConfiguration;
+}
+
+function releaseAll(round: Round, at: string) {
+  round.release.push(...round.pending.map(({ MessageId, ReceiptHandle }) => ({ MessageId, ReceiptHandle })));
+  round.releaseAt = at;
+  round.pending = [];
+}
+
+/** An error in the shape Step Functions gives a Catch (and the DLQ's reason attributes carry). */
+function failureOf(error: Error): Failure {
+  const name = error?.name || "Error";
+  return { Error: name, Cause: JSON.stringify({ errorType: name, errorMessage: error?.message ?? String(error) }) };
+}
