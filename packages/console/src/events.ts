@@ -3,7 +3,7 @@
  * one execution, and which messages, events and Airtable records an event mentions. Pure (the page uses it too).
  */
 
-import type { DonationCreatedEvent } from "@fundraise-sync/core/donation-event";
+import { type DonationCreatedEvent, parseDonationEvent } from "@fundraise-sync/core/donation-event";
 import { toAirtableFields } from "@fundraise-sync/core/donation-fields";
 
 /** One event of an execution's history. */
@@ -26,9 +26,14 @@ export interface HistoryEvent {
   retry?: { attempt: number; errors: string[]; intervalSeconds?: number };
   /** StateCaught: the catcher that matched. */
   caught?: { errors: string[]; next: string };
-  /** The SQS messages and DonationCreated event Ids this event is about (its iteration's, or what its data holds). */
+  /** The SQS messages and DonationCreated event Ids this event is about (what its input holds, else its output). */
   messageIds?: string[];
   eventIds?: string[];
+  /**
+   * Errors a state reports in its output without failing (`{ Error, Cause }` objects that were not in its input), e.g.
+   * a write that met a 429 and returns when to try again: every such error shows, like a retry's.
+   */
+  reported?: { error: string; cause: string }[];
 }
 
 /** An event without its (possibly large) input and output: what the live stream carries. */
@@ -118,6 +123,38 @@ export function messagesIn(value: unknown): FoundMessage[] {
   return [...found.values()];
 }
 
+/** Every `{ Error, Cause }` object (Step Functions' error shape) in a value, as JSON text, once each. */
+function errorsIn(value: unknown): Map<string, { error: string; cause: string }> {
+  const found = new Map<string, { error: string; cause: string }>();
+  walk(value, (object) => {
+    if (typeof object.Error !== "string" || !("Cause" in object)) return;
+    const cause = typeof object.Cause === "string" ? object.Cause : JSON.stringify(object.Cause);
+    found.set(JSON.stringify([object.Error, cause]), { error: object.Error, cause });
+  });
+  return found;
+}
+
+/**
+ * Adds what an event is about: the messages (and their event Ids) its input holds (else its output), and the errors
+ * its output reports that its input did not hold. Reading the data rather than the Map iteration index keeps this
+ * right inside nested Maps, where aws-local-stepfunctions gives every state event the outermost index.
+ */
+export function annotate(event: HistoryEvent): HistoryEvent {
+  let messages = messagesIn(event.input);
+  if (messages.length === 0 && event.output !== undefined) messages = messagesIn(event.output);
+  if (messages.length > 0) {
+    event.messageIds = messages.map((message) => message.messageId);
+    const eventIds = [...new Set(messages.map((message) => message.eventId).filter((id): id is string => id !== undefined))];
+    if (eventIds.length > 0) event.eventIds = eventIds;
+  }
+  if (event.type === "StateExited" && event.output !== undefined) {
+    const before = errorsIn(event.input);
+    const reported = [...errorsIn(event.output)].filter(([key]) => !before.has(key)).map(([, error]) => error);
+    if (reported.length > 0) event.reported = reported;
+  }
+  return event;
+}
+
 /** A parsed DonationCreated event: an object with an `Id`, a `FundraiserId` and a `DonationAmount`. */
 function isDonationEvent(object: Record<string, unknown>): boolean {
   return typeof object.Id === "string" && "FundraiserId" in object && "DonationAmount" in object;
@@ -134,26 +171,38 @@ export function donationEventsIn(value: unknown): Map<string, Record<string, unk
 
 /**
  * Every Airtable write reported in a value: objects with a string `recordId` (`rec…`). Paired with its event by an
- * `Id`/`eventId` beside it, else by the one event the value holds.
+ * `Id`/`eventId` beside it, else by the one event the value holds. Its fields are the event's, mapped as the writer
+ * maps them; the event comes from the value, else from `bodies` (message bodies by event Id, seen earlier).
  */
-export function recordsIn(value: unknown): FoundRecord[] {
+export function recordsIn(value: unknown, bodies: ReadonlyMap<string, string> = new Map()): FoundRecord[] {
   const events = donationEventsIn(value);
   const records: FoundRecord[] = [];
   walk(value, (object) => {
     if (typeof object.recordId !== "string" || !object.recordId.startsWith("rec")) return;
     const own = [object.eventId, object.Id, object.id].find((candidate) => typeof candidate === "string") as string | undefined;
     const eventId = own?.toLowerCase() ?? (events.size === 1 ? [...events.keys()][0] : undefined);
-    const event = eventId ? events.get(eventId) : undefined;
+    const event = (eventId ? events.get(eventId) : undefined) ?? parsedBody(eventId ? bodies.get(eventId) : undefined);
     // The fields as Airtable holds them: the same mapping the writer applies.
     const fields = (object.fields as Record<string, unknown> | undefined) ?? (event ? toAirtableFields(event as unknown as DonationCreatedEvent) : undefined);
+    const created = typeof object.created === "boolean" ? object.created : object.outcome === "created" ? true : object.outcome === "updated" ? false : undefined;
     records.push({
       recordId: object.recordId,
-      ...(typeof object.created === "boolean" ? { created: object.created } : {}),
+      ...(created === undefined ? {} : { created }),
       ...(eventId ? { eventId } : {}),
       ...(fields ? { fields } : {}),
     });
   });
   return records;
+}
+
+/** A body parsed and normalized as Validate does it (the writer writes what Validate returned). */
+function parsedBody(body: string | undefined): Record<string, unknown> | undefined {
+  if (body === undefined) return undefined;
+  try {
+    return parseDonationEvent(body) as unknown as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
 }
 
 /** What one state did in one execution: the graph colours its node from this. */
@@ -166,6 +215,8 @@ export interface StateActivity {
   passed: number;
   failed: number;
   retried: number;
+  /** Errors reported in its output without failing (see {@link HistoryEvent.reported}). */
+  errors: number;
 }
 
 /**
@@ -174,53 +225,69 @@ export interface StateActivity {
  */
 export class ActivityCounter {
   readonly #activity: Record<string, StateActivity> = {};
-  /** In flight: scope|state|index → whether its last attempt failed and whether that failure was caught. */
-  readonly #open = new Map<string, { state: string; scope: string; failed: boolean; caught: boolean }>();
+  /**
+   * In flight, by scope|state|index|message: the entries (more than one when keys collide, e.g. parallel iterations of
+   * a nested Map, which share the outer index), each with whether its attempt failed and whether that was caught.
+   */
+  readonly #open = new Map<string, { state: string; scope: string; failed: boolean; caught: boolean }[]>();
 
-  apply(event: Pick<HistoryEvent, "type" | "state" | "index">, scope = ""): void {
+  apply(event: Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported">, scope = ""): void {
     if (/^Execution(Succeeded|Failed|Aborted|Timeout)$/.test(event.type)) {
       this.end(scope);
       return;
     }
     if (!event.state || !event.type.startsWith("State")) return;
-    const key = `${scope}|${event.state}|${event.index ?? ""}`;
+    const item = event.messageIds?.length === 1 ? event.messageIds[0] : "";
+    const key = `${scope}|${event.state}|${event.index ?? ""}|${item}`;
     const state = this.#of(event.state);
-    const entry = this.#open.get(key);
+    const entries = this.#open.get(key) ?? [];
     switch (event.type) {
       case "StateEntered":
         state.entered++;
         state.inNow++;
-        this.#open.set(key, { state: event.state, scope, failed: false, caught: false });
+        entries.push({ state: event.state, scope, failed: false, caught: false });
+        this.#open.set(key, entries);
         break;
-      case "StateFailed":
+      case "StateFailed": {
+        const entry = entries.find((candidate) => !candidate.failed);
         if (entry) entry.failed = true;
         break;
-      case "StateRetried":
+      }
+      case "StateRetried": {
         state.retried++;
+        const entry = entries.find((candidate) => candidate.failed && !candidate.caught);
         if (entry) entry.failed = false;
         break;
-      case "StateCaught":
+      }
+      case "StateCaught": {
+        const entry = entries.find((candidate) => candidate.failed && !candidate.caught);
         if (entry) entry.caught = true;
         break;
-      case "StateExited":
+      }
+      case "StateExited": {
+        // The entries that did not fail leave first: a failed one exits only once its Catch has run.
+        const index = Math.max(0, entries.findIndex((candidate) => !candidate.failed || candidate.caught));
+        const [entry] = entries.splice(index, 1);
+        if (entries.length === 0) this.#open.delete(key);
         if (!entry) break;
-        this.#open.delete(key);
         state.inNow--;
         if (entry.caught) state.failed++;
         else state.passed++;
+        state.errors += event.reported?.length ?? 0;
         break;
+      }
     }
     this.#refresh(state);
   }
 
   /** The execution `scope` ended: whatever is still in flight in it did not exit, so it failed. */
   end(scope = ""): void {
-    for (const [key, entry] of this.#open) {
-      if (entry.scope !== scope) continue;
+    for (const [key, entries] of this.#open) {
+      if (!entries[0] || entries[0].scope !== scope) continue;
       this.#open.delete(key);
-      const state = this.#of(entry.state);
-      state.inNow--;
-      state.failed++;
+      const state = this.#of(entries[0].state);
+      state.inNow -= entries.length;
+      state.failed += entries.length;
       this.#refresh(state);
     }
   }
@@ -230,7 +297,7 @@ export class ActivityCounter {
   }
 
   #of(name: string): StateActivity {
-    return (this.#activity[name] ??= { status: "running", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0 });
+    return (this.#activity[name] ??= { status: "running", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0 });
   }
 
   #refresh(state: StateActivity): void {
@@ -244,7 +311,7 @@ export class ActivityCounter {
  * @example
  * stateActivity(events)["Validate"]; // { status: "failed", entered: 10, passed: 9, failed: 1, retried: 0, inNow: 0 }
  */
-export function stateActivity(events: readonly Pick<HistoryEvent, "type" | "state" | "index">[]): Record<string, StateActivity> {
+export function stateActivity(events: readonly Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported">[]): Record<string, StateActivity> {
   const counter = new ActivityCounter();
   for (const event of events) counter.apply(event);
   return counter.snapshot();

@@ -11,6 +11,12 @@ function statesWithParents(definition: AslDefinition, parent?: string): { name: 
   ]);
 }
 
+/** The plain comparisons inside a Choice rule (through And, Or and Not). */
+function comparisons(rule: Record<string, unknown>): Record<string, unknown>[] {
+  const nested = [...((rule.And as Record<string, unknown>[]) ?? []), ...((rule.Or as Record<string, unknown>[]) ?? []), ...(rule.Not ? [rule.Not as Record<string, unknown>] : [])];
+  return nested.length > 0 ? nested.flatMap(comparisons) : [rule];
+}
+
 describe("definitionToGraph on the real synthesized definition", () => {
   const definition = inject("workflow").definition as unknown as AslDefinition;
   const states = statesWithParents(definition);
@@ -55,12 +61,14 @@ describe("definitionToGraph on the real synthesized definition", () => {
         // Act
         const edge = graph.edges.find((candidate) => candidate.source === name && candidate.target === rule.Next && candidate.kind === "choice");
 
-        // Assert: the label names the variable it tests and the value or test it applies
+        // Assert: the label names every variable the rule tests, with the value or test it applies
         expect(edge, `${name} → ${rule.Next}`).toBeDefined();
-        expect(edge!.label).toContain(String(rule.Variable));
-        const operator = Object.keys(rule).find((key) => !["Variable", "Next", "Comment"].includes(key))!;
-        if (/^Is/.test(operator)) expect(edge!.label).toMatch(/ is /);
-        else expect(edge!.label).toContain(String(rule[operator]));
+        for (const comparison of comparisons(rule)) {
+          expect(edge!.label).toContain(String(comparison.Variable));
+          const operator = Object.keys(comparison).find((key) => !["Variable", "Next", "Comment"].includes(key))!;
+          if (/^Is/.test(operator)) expect(edge!.label).toMatch(/ is /);
+          else expect(edge!.label).toContain(String(comparison[operator]));
+        }
       }
       if (state.Default) {
         expect(graph.edges.some((edge) => edge.source === name && edge.target === state.Default && edge.label === "Default")).toBe(true);

@@ -12,6 +12,7 @@ import path from "node:path";
 import type { DrainSummary, WorkflowObserver } from "@fundraise-sync/local/workflow";
 import {
   ActivityCounter,
+  annotate,
   type FoundRecord,
   type HistoryEvent,
   type LiteEvent,
@@ -71,8 +72,8 @@ export const HISTORY_DEFAULTS = { maxExecutions: 300, maxIdle: 20 } as const;
 interface Live {
   entry: ExecutionEntry;
   events: HistoryEvent[];
-  /** Map iteration index → the message it carries (set when the iteration starts). */
-  iterations: Map<number, { messageId: string; eventId?: string }>;
+  /** Message bodies seen in this execution, by event Id: a write's output may name only the event. */
+  bodies: Map<string, string>;
   file?: WriteStream;
 }
 
@@ -125,7 +126,7 @@ export class History extends EventEmitter {
         eventIds: [],
         records: [],
       };
-      live = { entry, events: [], iterations: new Map() };
+      live = { entry, events: [], bodies: new Map() };
       if (this.#dir) live.file = createWriteStream(this.#eventsFile(name), { flags: "a" });
       this.#live.set(name, live);
       this.#entries.set(name, entry);
@@ -136,10 +137,10 @@ export class History extends EventEmitter {
     live.events.push(event);
     live.entry.eventCount = live.events.length;
     if (event.type === "ExecutionStarted") live.entry.startedAt = event.at;
-    if (event.type === "StateRetried") live.entry.retried++;
+    if (event.type === "StateRetried" || event.reported) live.entry.retried++;
     if (event.type === "MapIterationStarted") live.entry.idle = false;
     if (event.type === "StateExited") {
-      for (const record of recordsIn(event.output)) {
+      for (const record of recordsIn(event.output, live.bodies)) {
         if (!live.entry.records.some((known) => known.recordId === record.recordId && known.eventId === record.eventId)) {
           live.entry.records.push({ ...record, at: event.at } as FoundRecord);
         }
@@ -148,7 +149,7 @@ export class History extends EventEmitter {
     live.file?.write(`${JSON.stringify(event)}\n`);
     this.#activity.apply(event, name);
     this.emit("event", name, lite(event));
-    if (event.type === "ExecutionStarted" || event.type === "MapIterationStarted" || event.type === "StateRetried") {
+    if (event.type === "ExecutionStarted" || event.type === "MapIterationStarted" || event.type === "StateRetried" || event.reported) {
       this.emit("execution", live.entry);
     }
   }
@@ -267,11 +268,8 @@ export class History extends EventEmitter {
     const executions: MessageStory["executions"] = [];
     for (const entry of this.list().reverse()) {
       if (!entry.messageIds.some((id) => messageIds.has(id)) && !entry.eventIds.some((id) => eventIds.has(id))) continue;
-      const events = ((await this.events(entry.name)) ?? []).filter((event) => event.index !== undefined && mentions(event, messageIds, eventIds));
-      const outside = ((await this.events(entry.name)) ?? []).filter(
-        (event) => event.index === undefined && event.type === "StateExited" && mentions(event, messageIds, eventIds),
-      );
-      executions.push({ name: entry.name, status: entry.status, startedAt: entry.startedAt, events: [...outside, ...events].sort((a, b) => a.seq - b.seq).map(lite) });
+      const events = ((await this.events(entry.name)) ?? []).filter((event) => event.state !== undefined && mentions(event, messageIds, eventIds));
+      executions.push({ name: entry.name, status: entry.status, startedAt: entry.startedAt, events: events.map(lite) });
     }
     const records = this.records().filter((record) => record.eventId !== undefined && eventIds.has(record.eventId));
     const actions = this.#actions.filter(
@@ -300,26 +298,12 @@ export class History extends EventEmitter {
   }
 
   #mentions(live: Live, event: HistoryEvent): void {
-    if (event.type === "MapIterationStarted" && event.index !== undefined) {
-      const [message] = messagesIn(event.input);
-      if (message) live.iterations.set(event.index, { messageId: message.messageId, ...(message.eventId ? { eventId: message.eventId } : {}) });
+    annotate(event);
+    if (event.type === "MapIterationStarted" || event.type === "StateEntered") {
+      for (const message of messagesIn(event.input)) if (message.eventId) live.bodies.set(message.eventId, message.body);
     }
-    const messageIds = new Set<string>();
-    const eventIds = new Set<string>();
-    const iteration = event.index === undefined ? undefined : live.iterations.get(event.index);
-    if (iteration) {
-      messageIds.add(iteration.messageId);
-      if (iteration.eventId) eventIds.add(iteration.eventId);
-    } else {
-      for (const message of [...messagesIn(event.input), ...messagesIn(event.output)]) {
-        messageIds.add(message.messageId);
-        if (message.eventId) eventIds.add(message.eventId);
-      }
-    }
-    if (messageIds.size > 0) event.messageIds = [...messageIds];
-    if (eventIds.size > 0) event.eventIds = [...eventIds];
-    for (const id of messageIds) if (!live.entry.messageIds.includes(id)) live.entry.messageIds.push(id);
-    for (const id of eventIds) if (!live.entry.eventIds.includes(id)) live.entry.eventIds.push(id);
+    for (const id of event.messageIds ?? []) if (!live.entry.messageIds.includes(id)) live.entry.messageIds.push(id);
+    for (const id of event.eventIds ?? []) if (!live.entry.eventIds.includes(id)) live.entry.eventIds.push(id);
   }
 
   async #load(): Promise<void> {

@@ -255,6 +255,7 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
                     <div className="node-kind">
                       {node.calls ?? node.type}
                       {shown && shown.retried > 0 ? <span className="badge retry"> ↻ {shown.retried} retried here</span> : null}
+                      {shown && shown.errors > 0 ? <span className="badge retry"> ⚠ {shown.errors} {shown.errors === 1 ? "error" : "errors"} here</span> : null}
                     </div>
                     {node.retry.map((rule, index) => (
                       <div key={index} className="node-retry" title={`Retry on ${rule.errors.join(", ")}: ${rule.text}`} data-retry={rule.errors.join(",")}>
@@ -274,14 +275,16 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
 }
 
 /** Since the console started: in the state now, passed, failed (caught or not), retried. */
-function Counters({ activity }: { activity?: StateActivity }) {
-  activity ??= { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0 };
+const NONE: StateActivity = { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0 };
+
+function Counters({ activity = NONE }: { activity?: StateActivity }) {
   return (
     <div className="counters" title="Since the console started: in it now · passed · failed · retries">
       <span className={activity.inNow > 0 ? "now" : ""}>▶ {activity.inNow}</span>
       <span className="ok">✓ {activity.passed}</span>
       <span className={activity.failed > 0 ? "bad" : ""}>✗ {activity.failed}</span>
       {activity.retried > 0 ? <span className="warn">↻ {activity.retried}</span> : null}
+      {activity.errors > 0 ? <span className="warn" title="errors reported in its output (e.g. a 429 it will wait out)">⚠ {activity.errors}</span> : null}
     </div>
   );
 }

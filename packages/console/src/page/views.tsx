@@ -90,7 +90,7 @@ function describe(event: LiteEvent): string {
     case "MapIterationFailed":
       return `${event.error}: ${readable(event.cause)}`;
     default:
-      return "";
+      return (event.reported ?? []).map((error) => `reported ${error.error}: ${readable(error.cause)}`).join("; ");
   }
 }
 
@@ -111,8 +111,8 @@ export function ExecutionDetail({ entry, events, onStory }: { entry: ExecutionEn
   const [full, setFull] = useState<Record<number, HistoryEvent>>({});
   const [onlyFailures, setOnlyFailures] = useState(false);
   const start = events[0]?.at ?? entry.startedAt;
-  const retries = events.filter((event) => event.type === "StateFailed");
-  const shown = onlyFailures ? events.filter((event) => /Failed|Retried|Caught/.test(event.type)) : events;
+  const failures = events.filter((event) => event.type === "StateFailed" || event.reported).length;
+  const shown = onlyFailures ? events.filter((event) => /Failed|Retried|Caught/.test(event.type) || event.reported) : events;
   const toggle = async (seq: number) => {
     if (open === seq) return setOpen(undefined);
     setOpen(seq);
@@ -134,7 +134,7 @@ export function ExecutionDetail({ entry, events, onStory }: { entry: ExecutionEn
       <Timeline events={events} start={start} />
       <div className="toolbar">
         <span>
-          {events.length} events, {retries.length} failed attempts
+          {events.length} events, {failures} failed attempts or reported errors
         </span>
         <label>
           <input type="checkbox" checked={onlyFailures} onChange={(event) => setOnlyFailures(event.target.checked)} /> only failures, retries and catches
@@ -148,19 +148,19 @@ export function ExecutionDetail({ entry, events, onStory }: { entry: ExecutionEn
               <th>+time</th>
               <th>Event</th>
               <th>State</th>
-              <th title="Map iteration: the message's position in its batch">Item</th>
+              <th title="the message the event is about (its SQS MessageId), when there is one">Message</th>
               <th>Detail</th>
             </tr>
           </thead>
           <tbody>
             {shown.map((event) => (
               <Fragment key={event.seq}>
-                <tr className={`event-${event.type}`} data-event-type={event.type} onClick={() => void toggle(event.seq)}>
+                <tr className={`event-${event.type}${event.reported ? " reported" : ""}`} data-event-type={event.type} onClick={() => void toggle(event.seq)}>
                   <td>{event.seq}</td>
                   <td>{seconds(event.at - start)}</td>
                   <td>{event.type}</td>
                   <td>{event.state ?? ""}</td>
-                  <td>{event.index ?? ""}</td>
+                  <td>{event.messageIds?.length === 1 ? <code>{event.messageIds[0]!.slice(0, 8)}</code> : event.messageIds ? `${event.messageIds.length} messages` : ""}</td>
                   <td className="detail-cell">
                     {describe(event)}
                     {event.eventIds?.length === 1 ? (
@@ -203,18 +203,24 @@ export function ExecutionDetail({ entry, events, onStory }: { entry: ExecutionEn
 /** One bar per state entry (a state in one Map item), with a mark for every failed attempt and its error. */
 function Timeline({ events, start }: { events: LiteEvent[]; start: number }) {
   const bars = useMemo(() => {
-    const open = new Map<string, { state: string; index?: number; from: number; failures: { at: number; error: string }[] }>();
-    const done: { state: string; index?: number; from: number; to?: number; failures: { at: number; error: string }[]; failed: boolean }[] = [];
+    type Bar = { state: string; index?: number; item: string; from: number; to?: number; failures: { at: number; error: string }[]; failed: boolean };
+    const open = new Map<string, Omit<Bar, "failed" | "to">>();
+    const done: Bar[] = [];
     for (const event of events) {
       if (!event.state || !event.type.startsWith("State")) continue;
-      const key = `${event.state}|${event.index ?? ""}`;
-      if (event.type === "StateEntered") open.set(key, { state: event.state, index: event.index, from: event.at, failures: [] });
+      const item = event.messageIds?.length === 1 ? event.messageIds[0]! : "";
+      const key = `${event.state}|${event.index ?? ""}|${item}`;
+      if (event.type === "StateEntered") open.set(key, { state: event.state, index: event.index, item, from: event.at, failures: [] });
       const bar = open.get(key);
       if (!bar) continue;
       if (event.type === "StateFailed") bar.failures.push({ at: event.at, error: `${event.error}: ${readable(event.cause)}` });
+      for (const error of event.reported ?? []) bar.failures.push({ at: event.at, error: `${error.error}: ${readable(error.cause)}` });
       if (event.type === "StateExited") {
         open.delete(key);
-        done.push({ ...bar, to: event.at, failed: events.some((other) => other.type === "StateCaught" && other.state === bar.state && other.index === bar.index && other.at >= bar.from && other.at <= event.at) });
+        const caught = events.some(
+          (other) => other.type === "StateCaught" && other.state === bar.state && (other.messageIds?.[0] ?? "") === bar.item && other.at >= bar.from && other.at <= event.at,
+        );
+        done.push({ ...bar, to: event.at, failed: caught });
       }
     }
     for (const bar of open.values()) done.push({ ...bar, failed: false });
@@ -230,7 +236,7 @@ function Timeline({ events, start }: { events: LiteEvent[]; start: number }) {
         <div className="tl-row" key={index}>
           <span className="tl-name">
             {bar.state}
-            {bar.index !== undefined ? ` #${bar.index}` : ""}
+            {bar.item ? ` · ${bar.item.slice(0, 8)}` : bar.index !== undefined ? ` #${bar.index}` : ""}
           </span>
           <span className="tl-track">
             <span
