@@ -37,12 +37,39 @@ function nodeSize(node: GraphNode): { width: number; height: number } {
   return { width, height: 60 + 15 * node.retry.length };
 }
 
+/**
+ * The nodes in the order the flow reaches them (breadth first from Start, a Map's states right after the Map). ELK
+ * keeps this order when it breaks cycles, so a loop's edge back (wait and write again, receive again) points up,
+ * and the flow reads top to bottom from Start.
+ */
+function flowOrder(graph: StateGraph): GraphNode[] {
+  const next = new Map<string, string[]>();
+  for (const edge of graph.edges) next.set(edge.source, [...(next.get(edge.source) ?? []), edge.target]);
+  const byId = new Map(graph.nodes.map((node) => [node.id, node]));
+  const firstChild = new Map<string, string>();
+  for (const node of graph.nodes) if (node.parent && !firstChild.has(node.parent)) firstChild.set(node.parent, node.id);
+  const seen = new Set<string>();
+  const queue = [START_NODE];
+  const order: GraphNode[] = [];
+  while (queue.length > 0) {
+    const id = queue.shift()!;
+    if (seen.has(id) || !byId.has(id)) continue;
+    seen.add(id);
+    order.push(byId.get(id)!);
+    const child = firstChild.get(id);
+    queue.push(...(child ? [child] : []), ...(next.get(id) ?? []));
+  }
+  // Unreachable states (if any) keep their place at the end, End last of all.
+  const rest = graph.nodes.filter((node) => !seen.has(node.id) && node.id !== END_NODE);
+  return [...order.filter((node) => node.id !== END_NODE), ...rest, byId.get(END_NODE)!].filter(Boolean);
+}
+
 async function layout(graph: StateGraph): Promise<Laid> {
   const elk = new ELK();
   const children = new Map<string | undefined, ElkNode[]>();
-  for (const node of graph.nodes) {
+  for (const node of flowOrder(graph)) {
     const elkNode: ElkNode = node.compound
-      ? { id: node.id, layoutOptions: { "elk.padding": "[top=44,left=18,bottom=18,right=18]" } }
+      ? { id: node.id, layoutOptions: { "elk.padding": "[top=40,left=18,bottom=18,right=18]" } }
       : { id: node.id, ...nodeSize(node) };
     const siblings = children.get(node.parent) ?? [];
     siblings.push(elkNode);
@@ -70,6 +97,7 @@ async function layout(graph: StateGraph): Promise<Laid> {
       "elk.edgeLabels.placement": "CENTER",
       "elk.layered.nodePlacement.strategy": "NETWORK_SIMPLEX",
       "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
+      "elk.layered.cycleBreaking.strategy": "MODEL_ORDER",
       "elk.json.edgeCoords": "ROOT",
       "elk.json.shapeCoords": "ROOT",
     },
@@ -196,7 +224,7 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
                 title={node.comment}
               >
                 <div className="compound-head">
-                  <strong>{node.label}</strong> <span className="muted">{node.type}: each message runs the states inside</span>
+                  <strong>{node.label}</strong> <span className="muted">{node.type}: each item runs the states inside</span>
                   <Counters activity={totals[node.id]} />
                 </div>
               </div>
