@@ -104,6 +104,9 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     // The queue chips are live too: both queues drained of this batch, one dead letter.
     await page.locator('[data-queue="source"][data-visible="0"][data-in-flight="0"]').waitFor();
     await page.screenshot({ path: path.join(SHOTS, "1-graph-and-executions.png") });
+    // The README's picture (docs/console.png): the failed state in view.
+    await page.locator(`[data-state="${letter.failedState}"]`).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SHOTS, "readme.png") });
   });
 
   it("finds the invalid donation in the DLQ with its reason, redrives it (forced), and shows the CLI command", async () => {

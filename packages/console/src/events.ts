@@ -272,8 +272,10 @@ export class ActivityCounter {
         if (!entry) break;
         state.inNow--;
         if (entry.caught) state.failed++;
-        else state.passed++;
-        state.errors += event.reported?.length ?? 0;
+        else {
+          state.passed++;
+          state.errors += event.reported?.length ?? 0;
+        }
         break;
       }
     }

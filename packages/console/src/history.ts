@@ -74,6 +74,8 @@ interface Live {
   events: HistoryEvent[];
   /** Message bodies seen in this execution, by event Id: a write's output may name only the event. */
   bodies: Map<string, string>;
+  /** state|message of entries caught and not yet exited. */
+  caught: Set<string>;
   file?: WriteStream;
 }
 
@@ -126,7 +128,7 @@ export class History extends EventEmitter {
         eventIds: [],
         records: [],
       };
-      live = { entry, events: [], bodies: new Map() };
+      live = { entry, events: [], bodies: new Map(), caught: new Set() };
       if (this.#dir) live.file = createWriteStream(this.#eventsFile(name), { flags: "a" });
       this.#live.set(name, live);
       this.#entries.set(name, entry);
@@ -299,6 +301,10 @@ export class History extends EventEmitter {
 
   #mentions(live: Live, event: HistoryEvent): void {
     annotate(event);
+    // After a Catch, the exit's output holds the caught error (its ResultPath): that error was a failure, not a report.
+    const item = `${event.state}|${event.messageIds?.length === 1 ? event.messageIds[0] : ""}`;
+    if (event.type === "StateCaught") live.caught.add(item);
+    if (event.type === "StateExited" && live.caught.delete(item)) delete event.reported;
     if (event.type === "MapIterationStarted" || event.type === "StateEntered") {
       for (const message of messagesIn(event.input)) if (message.eventId) live.bodies.set(message.eventId, message.body);
     }

@@ -110,8 +110,7 @@ function App() {
 
 /** Fetches the shown execution's events once (the live stream adds the rest). */
 function useLoadEvents(state: ConsoleState, dispatch: Dispatch, name: string | undefined) {
-  const known = name ? state.events[name] : undefined;
-  const needed = !!name && known === undefined;
+  const needed = !!name && !state.loaded[name];
   useEffect(() => {
     if (!needed || !name) return;
     api<{ events: [] }>(`/api/executions/${encodeURIComponent(name)}/events?lite=1`).then(

@@ -27,6 +27,8 @@ export interface ConsoleState {
   snapshot?: Snapshot;
   /** Events per execution name, by seq (the live stream and fetched histories merge here). */
   events: Record<string, Record<number, LiteEvent>>;
+  /** Executions whose history was fetched: live events alone may start after the beginning. */
+  loaded: Record<string, true>;
   /** Bumped on every change the stream brings: tests and people can tell the page is current. */
   version: number;
 }
@@ -50,7 +52,8 @@ function reduce(state: ConsoleState, action: Action): ConsoleState {
     const list = action.type === "events" ? action.events : [action.event];
     const known = { ...(state.events[action.name] ?? {}) };
     for (const event of list) known[event.seq] = event;
-    return { ...state, events: { ...state.events, [action.name]: known }, version };
+    const loaded = action.type === "events" ? { ...state.loaded, [action.name]: true as const } : state.loaded;
+    return { ...state, events: { ...state.events, [action.name]: known }, loaded, version };
   }
   const snapshot = state.snapshot;
   if (!snapshot) return state;
@@ -75,7 +78,7 @@ export type Dispatch = (action: Action) => void;
 
 /** Connects to the live stream; a reload or a reconnect starts from a fresh snapshot. */
 export function useConsole(): [ConsoleState, Dispatch] {
-  const [state, dispatch] = useReducer(reduce, { connection: "connecting", events: {}, version: 0 });
+  const [state, dispatch] = useReducer(reduce, { connection: "connecting", events: {}, loaded: {}, version: 0 });
   useEffect(() => {
     const source = new EventSource("/api/stream");
     const on = (name: string, handle: (data: any) => void) =>

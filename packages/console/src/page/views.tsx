@@ -540,10 +540,19 @@ function DeadLetterCard({
           </div>
         </div>
       ) : (
-        <button onClick={() => (setDraft(entry.body), setVerdict(undefined), setEditing(true))}>Edit and resend</button>
+        <button onClick={() => (setDraft(editable(entry.body)), setVerdict(undefined), setEditing(true))}>Edit and resend</button>
       )}
     </li>
   );
+}
+
+/** A JSON body laid out for editing (the edit is a new body anyway); anything else as it is. */
+function editable(body: string): string {
+  try {
+    return JSON.stringify(JSON.parse(body), null, 2);
+  } catch {
+    return body;
+  }
 }
 
 // --- A message's story ------------------------------------------------------------------------------------------
