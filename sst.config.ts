@@ -1,4 +1,5 @@
 import type { SSTConfig } from "sst";
+import { NODEJS_BUNDLING } from "./stacks/bundling";
 import { Workflow } from "./stacks/Workflow";
 
 export default {
@@ -10,8 +11,7 @@ export default {
       runtime: "nodejs22.x",
       architecture: "arm_64",
       memorySize: 256,
-      // The runtime ships AWS SDK v3: leave it out of the bundles, and keep them small.
-      nodejs: { format: "esm", minify: true, esbuild: { external: ["@aws-sdk/*"] } },
+      nodejs: NODEJS_BUNDLING,
     });
     app.stack(Workflow);
   },

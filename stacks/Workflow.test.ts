@@ -190,9 +190,9 @@ describe("the Workflow stack", () => {
       });
     });
 
-    it("alarms on dead-lettered donations and on failed drains", () => {
+    it("alarms on dead-lettered donations, on failed drains and on a schedule that could not start a drain", () => {
       // Assert
-      expect(ofType("AWS::CloudWatch::Alarm")).toHaveLength(2);
+      expect(ofType("AWS::CloudWatch::Alarm")).toHaveLength(3);
       template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "AWS/SQS",
         MetricName: "ApproximateNumberOfMessagesVisible",
@@ -215,6 +215,66 @@ describe("the Workflow stack", () => {
           }),
         ]),
       });
+      expect(resource("DrainNotStartedAlarm", "AWS::CloudWatch::Alarm").Properties).toMatchObject({
+        Namespace: "AWS/Events",
+        MetricName: "FailedInvocations",
+        Dimensions: [{ Name: "RuleName", Value: { Ref: logicalId("DrainSchedule", "AWS::Events::Rule") } }],
+        Statistic: "Sum",
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        TreatMissingData: "notBreaching",
+      });
+    });
+
+    it("sends every alarm to the stage's alarm topic, whose ARN is an output", () => {
+      // Arrange
+      const topic = logicalId("AlarmTopic", "AWS::SNS::Topic");
+
+      // Assert
+      expect(resource("AlarmTopic", "AWS::SNS::Topic").Properties.TopicName).toBe(`${STAGE}-fundraise-sync-alarms`);
+      for (const [, alarm] of ofType("AWS::CloudWatch::Alarm")) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+      expect(workflow.template.Outputs.AlarmTopicArn).toMatchObject({ Value: { Ref: topic } });
+    });
+
+    it("subscribes each of the stage's alarmEmails to the topic by e-mail", () => {
+      // Assert
+      const subscriptions = ofType("AWS::SNS::Subscription").map(([, s]) => s.Properties);
+      expect(subscriptions).toEqual(
+        settingsFor(STAGE).alarmEmails!.map((email) => ({ Protocol: "email", Endpoint: email, TopicArn: { Ref: logicalId("AlarmTopic", "AWS::SNS::Topic") } })),
+      );
+      expect(subscriptions.length).toBeGreaterThan(0);
+    });
+
+    it("refuses to publish to the alarm topic over plain HTTP", () => {
+      // Assert
+      const policies = ofType("AWS::SNS::TopicPolicy").map(([, policy]) => policy.Properties);
+      expect(policies).toHaveLength(1);
+      expect(policies[0]!.PolicyDocument.Statement).toContainEqual(
+        expect.objectContaining({ Effect: "Deny", Condition: { Bool: { "aws:SecureTransport": "false" } } }),
+      );
+    });
+  });
+
+  describe("tracing and logs", () => {
+    it("traces the state machine and every function with X-Ray, so that a drain is one trace", () => {
+      // Assert
+      expect(resource("DrainDonations", "AWS::StepFunctions::StateMachine").Properties.TracingConfiguration).toEqual({ Enabled: true });
+      for (const name of FUNCTIONS) expect(resource(name, "AWS::Lambda::Function").Properties.TracingConfig).toEqual({ Mode: "Active" });
+    });
+
+    it("keeps every log group for a month, and every function logs into one of them", () => {
+      // Arrange
+      const logGroups = ofType("AWS::Logs::LogGroup");
+      const functions = ofType("AWS::Lambda::Function");
+
+      // Assert
+      expect(logGroups.length).toBe(functions.length + 1); // one per function, one for the state machine
+      for (const [, group] of logGroups) expect(group.Properties.RetentionInDays).toBe(30);
+      for (const [id, fn] of functions) {
+        const target = fn.Properties.LoggingConfig?.LogGroup as { Ref?: string } | undefined;
+        expect(target?.Ref, id).toBeDefined();
+        expect(resources[target!.Ref!]!.Type).toBe("AWS::Logs::LogGroup");
+      }
     });
   });
 
@@ -268,6 +328,14 @@ describe("the Workflow stack", () => {
   });
 
   describe("least privilege", () => {
+    it("grants a function a wildcard resource only for X-Ray, which takes no narrower resource", () => {
+      // Assert: what cdk-nag's reviewed IAM5 suppression on the functions (stacks/nag.ts) relies on
+      for (const name of FUNCTIONS) {
+        const wildcards = statementsOfFunction(name).filter((s) => s.resources.includes("*"));
+        expect(wildcards.flatMap((s) => s.actions).sort(), name).toEqual(["xray:PutTelemetryRecords", "xray:PutTraceSegments"]);
+      }
+    });
+
     it("Validate touches no queue and reads no configuration", () => {
       // Arrange
       const statements = statementsOfFunction("Validate");
@@ -345,11 +413,11 @@ describe("the Workflow stack", () => {
         ]);
       });
 
-      it("has a wildcard resource only for CloudWatch Logs delivery, which takes no narrower resource", () => {
+      it("has a wildcard resource only for CloudWatch Logs delivery and X-Ray, which take no narrower resource", () => {
         // Assert
-        for (const s of statements.filter((s) => s.resources.includes("*"))) {
-          expect(s.actions.every((action) => action.startsWith("logs:"))).toBe(true);
-        }
+        const wildcards = statements.filter((s) => s.resources.includes("*"));
+        expect(wildcards.length).toBeGreaterThan(0);
+        for (const s of wildcards) expect(s.actions.every((action) => /^(logs|xray):/.test(action))).toBe(true);
       });
     });
   });
@@ -547,5 +615,24 @@ describe("the drain definition", () => {
       ]);
       expect(state(definition, StateName.ResumeDrain).Parameters).toMatchObject({ round: { "budget.$": "$.budget" } });
     });
+  });
+});
+
+describe("a stage that names its own alarm topic", () => {
+  it("uses that topic, creates none, and still subscribes the stage's alarmEmails to it", async () => {
+    // Arrange: a bare CDK stack, so that this needs no second SST synthesis
+    const { App, Stack } = await import("aws-cdk-lib");
+    const { alarmTopicFor } = await import("./Workflow");
+    const stack = new Stack(new App(), "AlarmTopicStage", { env: { account: SYNTH_ACCOUNT, region: SYNTH_REGION } });
+    const existing = `arn:aws:sns:${SYNTH_REGION}:${SYNTH_ACCOUNT}:charity-ops-alarms`;
+
+    // Act
+    const topic = alarmTopicFor(stack, "prod", { ...settingsFor(STAGE), alarmTopicArn: existing, alarmEmails: ["ops@example.org"] });
+    const stageTemplate = Template.fromStack(stack);
+
+    // Assert
+    expect(topic.topicArn).toBe(existing);
+    stageTemplate.resourceCountIs("AWS::SNS::Topic", 0);
+    stageTemplate.hasResourceProperties("AWS::SNS::Subscription", { Protocol: "email", Endpoint: "ops@example.org", TopicArn: existing });
   });
 });

@@ -1,21 +1,26 @@
-import { ArnFormat, Duration } from "aws-cdk-lib";
+import { ArnFormat, Duration, type Stack } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
 import * as events from "aws-cdk-lib/aws-events";
 import * as eventTargets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
+import * as lambda from "aws-cdk-lib/aws-lambda";
 import * as logs from "aws-cdk-lib/aws-logs";
 import * as sns from "aws-cdk-lib/aws-sns";
+import * as snsSubscriptions from "aws-cdk-lib/aws-sns-subscriptions";
 import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Config, Function, type StackContext } from "sst/constructs";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
 import { MAX_EVENT_BYTES } from "@fundraise-sync/core/limits";
+import { AIRTABLE_CLIENT_BUNDLING } from "./bundling";
 import { buildDrainDefinition } from "./drain-definition";
+import { suppressReviewedFindings } from "./nag";
 import {
   AIRTABLE_REQUEST_TIMEOUT_MS,
   FUNCTION_TIMEOUT_SECONDS,
   MAX_RECEIVE_COUNT,
+  type StageSettings,
   settingsFor,
 } from "./settings";
 
@@ -62,6 +67,7 @@ export function Workflow({ stack, app }: StackContext) {
   const writeToAirtable = new Function(stack, "WriteToAirtable", {
     handler: "packages/functions/src/write-to-airtable.handler",
     timeout: FUNCTION_TIMEOUT_SECONDS.writeToAirtable,
+    nodejs: AIRTABLE_CLIENT_BUNDLING,
     bind: [airtableToken, airtableBaseId, airtableTableName],
     environment: {
       [EnvName.AirtableRequestTimeoutMs]: String(AIRTABLE_REQUEST_TIMEOUT_MS),
@@ -107,12 +113,14 @@ export function Workflow({ stack, app }: StackContext) {
     // A stuck execution would block every later one (the overlap guard): end it; its messages simply reappear.
     timeout: Duration.hours(1),
     logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: settings.logExecutionData },
+    // The functions are traced (SST's default): tracing the state machine too puts a drain in one X-Ray trace.
+    tracingEnabled: true,
   });
 
   // ContinueInNewExecution (a raw ASL state, so CDK cannot derive this grant) starts this machine, and only it.
   stateMachine.addToRolePolicy(new iam.PolicyStatement({ actions: ["states:StartExecution"], resources: [stateMachineArn] }));
 
-  new events.Rule(stack, "DrainSchedule", {
+  const schedule = new events.Rule(stack, "DrainSchedule", {
     description: "Starts a drain of the donations queue",
     schedule: events.Schedule.expression(settings.schedule),
     targets: [new eventTargets.SfnStateMachine(stateMachine, { input: events.RuleTargetInput.fromObject({}) })],
@@ -144,17 +152,65 @@ export function Workflow({ stack, app }: StackContext) {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }),
+    new cloudwatch.Alarm(stack, "DrainNotStartedAlarm", {
+      alarmDescription: "The schedule could not start a drain (its target failed, e.g. a missing permission): donations are not flowing.",
+      metric: new cloudwatch.Metric({
+        namespace: "AWS/Events",
+        metricName: "FailedInvocations",
+        dimensionsMap: { RuleName: schedule.ruleName },
+        period: Duration.minutes(5),
+        statistic: "Sum",
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
   ];
-  if (settings.alarmTopicArn) {
-    const topic = sns.Topic.fromTopicArn(stack, "AlarmTopic", settings.alarmTopicArn);
-    for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
-  }
+  const alarmTopic = alarmTopicFor(stack, app.stage, settings);
+  for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(alarmTopic));
+
+  retainLogsOfEveryFunction(stack);
+  suppressReviewedFindings(stack, { stateMachine, deadLetterQueue, schedule });
 
   stack.addOutputs({
     QueueUrl: queue.queueUrl,
     DeadLetterQueueUrl: deadLetterQueue.queueUrl,
     StateMachineArn: stateMachine.stateMachineArn,
+    AlarmTopicArn: alarmTopic.topicArn,
   });
 
-  return { queue, deadLetterQueue, stateMachine };
+  return { queue, deadLetterQueue, stateMachine, alarmTopic };
+}
+
+/**
+ * The topic every alarm notifies: the stage's own (`alarmTopicArn`) or one this stack creates. Each address in
+ * `alarmEmails` is subscribed to it; AWS mails it a confirmation link, and nothing is delivered until it is clicked.
+ */
+export function alarmTopicFor(stack: Stack, stage: string, settings: StageSettings): sns.ITopic {
+  const topic = settings.alarmTopicArn
+    ? sns.Topic.fromTopicArn(stack, "AlarmTopic", settings.alarmTopicArn)
+    : new sns.Topic(stack, "AlarmTopic", {
+        topicName: `${stage}-fundraise-sync-alarms`,
+        displayName: `fundraise-sync ${stage} alarms`,
+        enforceSSL: true,
+      });
+  for (const email of settings.alarmEmails ?? []) topic.addSubscription(new snsSubscriptions.EmailSubscription(email));
+  return topic;
+}
+
+/** Days a function's logs are kept: long enough to look into last month's failed drain. */
+const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * Gives every function of the stack (its handlers and SST's own custom-resource handler) a log group of its own
+ * with a retention: a group Lambda creates by itself keeps its logs forever, and outside the stack.
+ */
+function retainLogsOfEveryFunction(stack: Stack): void {
+  for (const child of stack.node.findAll()) {
+    if (!(child instanceof lambda.CfnFunction) || child.loggingConfig !== undefined) continue;
+    const owner = child.node.scope!;
+    const logGroup = new logs.LogGroup(owner, "Logs", { retention: FUNCTION_LOG_RETENTION });
+    child.loggingConfig = { logGroup: logGroup.logGroupName };
+  }
 }

@@ -1,4 +1,4 @@
-import { DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
+import { AIRTABLE_REQUESTS_PER_SECOND, DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
 
 /** What a stage may change. Everything else is fixed by Airtable's and AWS's limits (core `limits.ts`). */
 export interface StageSettings {
@@ -15,8 +15,13 @@ export interface StageSettings {
    * that find a refused record included) fits it. Leave room for the base's other clients (see the README).
    */
   airtableRequestsPerSecond: number;
-  /** Where the DLQ and failed-execution alarms notify: an SNS topic ARN, or none. */
+  /**
+   * An existing SNS topic (ARN) every alarm notifies. Without it the stack creates `<stage>-fundraise-sync-alarms`;
+   * either way its ARN is the stack's `AlarmTopicArn` output.
+   */
   alarmTopicArn?: string;
+  /** E-mail addresses subscribed to the alarm topic (each must confirm AWS's e-mail before anything arrives). */
+  alarmEmails?: string[];
 }
 
 export const DEFAULT_STAGE_SETTINGS: StageSettings = {
@@ -30,7 +35,7 @@ export const DEFAULT_STAGE_SETTINGS: StageSettings = {
 export const STAGE_SETTINGS: Record<string, Partial<StageSettings>> = {
   dev: { schedule: "rate(1 minute)", logExecutionData: true },
   // Offline synthesis in the tests, and the local runtime: the emulator's base.
-  test: { airtableBaseId: "appFundraiseSync1" },
+  test: { airtableBaseId: "appFundraiseSync1", alarmEmails: ["alarms@example.org"] },
   local: { airtableBaseId: "appFundraiseSync1", schedule: "rate(1 minute)" },
 };
 
@@ -41,6 +46,12 @@ export function settingsFor(stage: string): StageSettings & { airtableBaseId: st
   if (!airtableBaseId) {
     throw new Error(
       `No Airtable base id for stage "${stage}": run with AIRTABLE_BASE_ID=app… or add it to STAGE_SETTINGS in stacks/settings.ts`,
+    );
+  }
+  const share = settings.airtableRequestsPerSecond;
+  if (!Number.isInteger(share) || share < 1 || share > AIRTABLE_REQUESTS_PER_SECOND) {
+    throw new Error(
+      `airtableRequestsPerSecond for stage "${stage}" must be a whole number from 1 to ${AIRTABLE_REQUESTS_PER_SECOND} (Airtable's limit per base), got ${share}`,
     );
   }
   return { ...settings, airtableBaseId };

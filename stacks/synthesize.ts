@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { CfnElement, Stack } from "aws-cdk-lib";
+import type { NagFinding } from "./nag";
 import type { AslGraph } from "./timing";
 
 /** Placeholder account and region of an offline synthesis: no AWS account is needed (or reachable). */
@@ -23,6 +24,10 @@ export interface SynthesizedWorkflow {
   definition: AslGraph & { Comment?: string; TimeoutSeconds?: number };
   /** CloudFormation logical id → the construct id it was resolved to (`Validate`, `DonationsQueue`, …). */
   constructIds: Record<string, string>;
+  /** What cdk-nag's AwsSolutions and Serverless packs found and nobody suppressed with a reason (`stacks/nag.ts`). */
+  nagFindings: NagFinding[];
+  /** Each function's construct id → the absolute path of the bundle this synthesis built for it (esbuild's `.mjs`). */
+  bundles: Record<string, string>;
 }
 
 /**
@@ -34,14 +39,16 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   // Without an explicit stage SST prompts for a personal one, and hangs in CI.
   const { initProject } = await import("sst/project.js");
   await initProject({ stage });
-  const { App, getStack } = await import("sst/constructs");
+  const { App, Function: SstFunction, getStack } = await import("sst/constructs");
   const { Template } = await import("aws-cdk-lib/assertions");
   const { default: config } = await import("../sst.config");
   const { Workflow } = await import("./Workflow");
+  const { checkRulePacks } = await import("./nag");
 
   const name = (config.config as (input: never) => { name: string })({} as never).name;
   const app = new App({ mode: "deploy", stage, name, region: SYNTH_REGION, account: SYNTH_ACCOUNT });
   await config.stacks(app);
+  const nagFindings = checkRulePacks(app);
   // SST skips its bootstrap look-up (an AWS call) only when it believes it runs under a test.
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = "test";
@@ -64,12 +71,22 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
     constructIds[logicalId] = owner;
   }
 
+  const bundles: Record<string, string> = {};
+  for (const child of stack.node.findAll()) {
+    if (!(child instanceof SstFunction)) continue;
+    // SST builds each function into `.sst/artifacts/<construct address>/`, the handler's path kept inside.
+    const out = path.join(process.cwd(), ".sst", "artifacts", child.node.addr);
+    const files = await readdir(out, { recursive: true });
+    const bundle = files.find((file) => file.endsWith(".mjs"));
+    if (bundle) bundles[child.node.id] = path.join(out, bundle);
+  }
+
   const [stateMachine] = Object.values(template.Resources as Record<string, any>).filter(
     (resource) => resource.Type === "AWS::StepFunctions::StateMachine",
   );
   if (!stateMachine) throw new Error("The Workflow stack has no state machine");
   const definitionString = resolveReferences(stateMachine.Properties.DefinitionString, template, constructIds);
-  return { template, definition: JSON.parse(definitionString as string), constructIds };
+  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings, bundles };
 }
 
 /** Resolves `Fn::Join`, `Ref`, `Fn::GetAtt` and pseudo parameters to readable placeholders. */

@@ -86,14 +86,7 @@ async function main(argv: string[]): Promise<void> {
     rateLimit: values["no-rate-limit"] ? false : defaults.rateLimit,
     logger,
   });
-  const tables = config.bases.flatMap((b) => b.tables.map((t) => `${b.id}/${t.name}`)).join(", ");
-  console.log(`Airtable emulator listening on ${emulator.url}`);
-  console.log(`  bases/tables: ${tables}`);
-  console.log(`  token:        ${values.token ?? defaults.token}`);
-  console.log(`  rate limit:   ${values["no-rate-limit"] ? "off" : `${defaults.rateLimit.requestsPerSecond}/s per base, ${defaults.rateLimit.penaltyMs / 1000} s penalty`}`);
-  console.log(`  data:         ${values.data ?? "in memory"}`);
-  console.log(`  admin:        ${emulator.url}/__emulator/{stats,faults,reset}`);
-
+  // Listen for Ctrl-C before saying we are ready: a signal sent on the first line must find its handler.
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) process.exit(130); // second Ctrl-C: give up waiting
@@ -109,6 +102,14 @@ async function main(argv: string[]): Promise<void> {
   };
   process.on("SIGINT", () => stop("SIGINT"));
   process.on("SIGTERM", () => stop("SIGTERM"));
+
+  const tables = config.bases.flatMap((b) => b.tables.map((t) => `${b.id}/${t.name}`)).join(", ");
+  console.log(`Airtable emulator listening on ${emulator.url}`);
+  console.log(`  bases/tables: ${tables}`);
+  console.log(`  token:        ${values.token ?? defaults.token}`);
+  console.log(`  rate limit:   ${values["no-rate-limit"] ? "off" : `${defaults.rateLimit.requestsPerSecond}/s per base, ${defaults.rateLimit.penaltyMs / 1000} s penalty`}`);
+  console.log(`  data:         ${values.data ?? "in memory"}`);
+  console.log(`  admin:        ${emulator.url}/__emulator/{stats,faults,reset}`);
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {

@@ -1,4 +1,6 @@
-import { z } from "zod";
+// zod's mini build: the same validation, a tenth of the bundle (the classic build carries every locale's messages,
+// and every message here is the project's own).
+import * as z from "zod/mini";
 import { InvalidDonationEventError } from "./errors";
 
 /**
@@ -33,30 +35,28 @@ const describe = (value: unknown): string => {
 const required = (what: string) => (issue: { input?: unknown }) =>
   issue.input === undefined ? "is missing" : `must be ${what}, got ${describe(issue.input)}`;
 
-const guid = z
-  .string({ error: required("a Guid string") })
-  .regex(GUID, { error: (issue) => `must be a Guid like "0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17", got ${describe(issue.input)}` })
-  .transform((value) => value.toLowerCase());
+const guid = z.pipe(
+  z
+    .string({ error: required("a Guid string") })
+    .check(z.regex(GUID, { error: (issue) => `must be a Guid like "0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17", got ${describe(issue.input)}` })),
+  z.transform((value: string) => value.toLowerCase()),
+);
 
-const utcDateTime = z
-  .string({ error: required("an ISO 8601 date-time string") })
-  .transform((value, ctx) => {
-    const instant = parseIsoDateTime(value);
-    if (instant === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        message: `must be an ISO 8601 date-time with a time zone, like "2018-06-10T14:03:27.1234567Z", got ${describe(value)}`,
-      });
-      return z.NEVER;
-    }
-    return instant;
-  });
+const utcDateTime = z.pipe(
+  z.string({ error: required("an ISO 8601 date-time string") }).check(
+    z.refine((value: string) => parseIsoDateTime(value) !== undefined, {
+      error: (issue) =>
+        `must be an ISO 8601 date-time with a time zone, like "2018-06-10T14:03:27.1234567Z", got ${describe(issue.input)}`,
+    }),
+  ),
+  z.transform((value: string) => parseIsoDateTime(value)!),
+);
 
 // Extra properties are allowed and ignored: a newer producer may add fields, and that must not dead-letter donations.
 const DonationCreatedSchema = z.object({
   Id: guid,
   CreationDate: utcDateTime,
-  UserId: z.string({ error: required("a string or null") }).nullable(),
+  UserId: z.nullable(z.string({ error: required("a string or null") })),
   FundraiserId: guid,
   DonationAmount: z
     // zod 4's number() itself refuses Infinity (JSON's 1e400): say "finite" rather than "must be a number, got number".
@@ -64,8 +64,8 @@ const DonationCreatedSchema = z.object({
       error: (issue) =>
         typeof issue.input === "number" ? `must be a finite number, got ${String(issue.input)}` : required("a number")(issue),
     })
-    .refine((amount) => amount > 0, { error: (issue) => `must be greater than 0, got ${String(issue.input)}` }),
-  DonorDisplayName: z.string({ error: required("a string or null") }).nullable(),
+    .check(z.refine((amount: number) => amount > 0, { error: (issue) => `must be greater than 0, got ${String(issue.input)}` })),
+  DonorDisplayName: z.nullable(z.string({ error: required("a string or null") })),
 });
 
 /** Parses `2018-06-10T14:03:27.1234567Z` (or an offset form) to `2018-06-10T14:03:27.123Z`; undefined if invalid. */

@@ -163,6 +163,8 @@ async function run(scenario: Scenario, count: number, workflow: Awaited<ReturnTy
     }
     const seconds = (performance.now() - started) / 1000;
     const otherClient = other?.stop();
+    // An idle month's cost follows from what one scheduled execution on an empty queue takes: measure one.
+    const emptyRunTransitions = (await pipeline.workflow.execute()).stateTransitions;
     process.stdout.write("\r\x1b[2K");
 
     // Assess, from what the base and the queues hold.
@@ -211,6 +213,7 @@ async function run(scenario: Scenario, count: number, workflow: Awaited<ReturnTy
       costPer1000DonationsUsd: round((costOf(usage) / count) * 1000, 4),
       usage: { ...usage, lambdaGbSeconds: round(usage.lambdaGbSeconds, 2) },
       transitionsPerRound: round(transitions / rounds, 1),
+      emptyRunTransitions,
     };
   } finally {
     await pipeline.close();
@@ -262,7 +265,8 @@ async function main() {
   const summary = {
     date: new Date().toISOString(),
     results,
-    idleMonthCostUsd: round(idleMonthCost(5, 7), 2),
+    idleMonthCostUsd: round(idleMonthCost(5, results[0]!.emptyRunTransitions), 2),
+    emptyRunTransitions: results[0]!.emptyRunTransitions,
     deployedEstimate: deployed,
   };
   await mkdir(path.dirname(out), { recursive: true });
@@ -271,6 +275,7 @@ async function main() {
     `\ndeployed (estimate, see cost.ts for the figures used): ~${deployed.recordsPerSecond} records/s per drain ` +
       `(a round of 30 takes ~${deployed.roundSeconds} s: ${deployed.explanation})` +
       (alone ? `; locally ${alone.recordsPerSecond} records/s` : "") +
+      `\nidle month: $${summary.idleMonthCostUsd} (an execution on an empty queue: ${summary.emptyRunTransitions} transitions, every 5 minutes)` +
       `\nwritten to ${out}`,
   );
   if (results.some((r) => r.lost || r.duplicateRecords || r.leftInSourceQueue || r.deadLetteredThatWereNotRefused)) process.exitCode = 1;

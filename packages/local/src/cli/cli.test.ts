@@ -62,6 +62,8 @@ describe("the local commands", () => {
     ["run-once", ["--bogus"]],
     ["dlq", ["list", "--bogus"]],
     ["start", ["--every", "soon"]],
+    ["start", ["--airtable-rps", "9"]],
+    ["run-once", ["--airtable-rps", "0"]],
     ["publish", ["--count", "0"]],
     ["dlq", ["purge"]],
   ] as const)("%s %j: one line on stderr starting error:, exit 2", async (command, args) => {

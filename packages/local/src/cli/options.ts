@@ -44,12 +44,6 @@ export const CLI_DEFAULTS = {
   progressIntervalMs: 1000,
   /** `dlq list` hides the messages it has read for this long, then makes them visible again at once. */
   listVisibilityTimeoutSeconds: 30,
-  /**
-   * `dlq list` then makes them visible again after this long. Not 0: fauxqs 2.4.1 with SQLite persistence (what
-   * `npm start` runs) loses a message whose visibility is changed to 0 (its `updateMessageReady` writes NULL into the
-   * NOT NULL receive-count column, the request fails after the message left the in-flight list).
-   */
-  restoreVisibilitySeconds: 1,
   /** `dlq` receives long-poll this long: one answer then covers every SQS server, and messages a `list` just released. */
   receiveWaitSeconds: 2,
   /** `dlq redrive` holds a message this long while it copies it back; it reappears in the DLQ if the copy fails. */

@@ -21,6 +21,7 @@ import {
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
 import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
+import { DrainLock, startDrainControl } from "../drain-lock";
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -194,12 +195,33 @@ async function main(argv: string[]): Promise<number> {
 
   let inFlight: Promise<DrainSummary> | undefined;
   let stopping = false;
+  let waitingFor: number | undefined;
 
-  const tick = () => {
-    if (stopping || inFlight) return; // never two executions at once
+  // One drain at a time on this queue, across processes: `run-once` asks this process (the control call) instead
+  // of draining beside it. The lock is taken before the first drain, or as soon as another holder lets go.
+  const drainLock = new DrainLock(pipeline.sqsEndpoint);
+  const drainNow = async (): Promise<DrainSummary> => {
+    while (inFlight) await inFlight.catch(() => undefined); // a drain asked for now starts after the current one
+    const started = tick();
+    if (!started) throw new Error(stopping ? "npm start is stopping" : `another process drains ${pipeline.sqsEndpoint}`);
+    console.log(`${timestamp()} drain requested by run-once`);
+    return started;
+  };
+  const control = await startDrainControl(drainNow);
+
+  /** Starts an execution unless one runs (here or in another process); returns it. */
+  function tick(): Promise<DrainSummary> | undefined {
+    if (stopping || inFlight) return undefined; // never two executions at once
+    const holder = drainLock.tryAcquire({ command: "npm start", control: { url: control.url, token: control.token } });
+    if (holder) {
+      if (waitingFor !== holder.pid) console.log(`${timestamp()} waiting: ${holder.command} (pid ${holder.pid}) is draining this queue`);
+      waitingFor = holder.pid;
+      return undefined;
+    }
+    waitingFor = undefined;
     const stopProgress = showProgress(pipeline);
-    inFlight = pipeline.workflow.execute();
-    inFlight
+    const execution = pipeline.workflow
+      .execute()
       .then(
         (summary) => {
           stopProgress();
@@ -207,17 +229,22 @@ async function main(argv: string[]): Promise<number> {
           else if (!isIdle(summary)) console.log(`${timestamp()} ${summaryLine(summary)}`);
           // It reached its batch cap and started a continuation, which AWS would run at once: so do we.
           if (summary.continued) setImmediate(tick);
+          return summary;
         },
         (error: unknown) => {
           stopProgress();
           // execute() reports a failed execution in its summary; a throw is the runtime's own fault.
           console.error(`${timestamp()} execution could not run: ${failureLine({ name: (error as Error).name, cause: (error as Error).message })}`);
+          throw error;
         },
       )
       .finally(() => {
         inFlight = undefined;
       });
-  };
+    execution.catch(() => undefined); // reported above
+    inFlight = execution;
+    return execution;
+  }
   const timer = setInterval(tick, everySeconds * 1000);
   tick();
 
@@ -244,6 +271,8 @@ async function main(argv: string[]): Promise<number> {
       }
       void (async () => {
         await waiting?.catch(() => undefined);
+        await control.close();
+        drainLock.release();
         await webConsole?.close();
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
