@@ -140,7 +140,8 @@ export class History extends EventEmitter {
     live.entry.eventCount = live.events.length;
     if (event.type === "ExecutionStarted") live.entry.startedAt = event.at;
     if (event.type === "StateRetried" || event.reported) live.entry.retried++;
-    if (event.type === "MapIterationStarted") live.entry.idle = false;
+    // Busy once it holds a message (a Map iteration alone says nothing: the receivers run one even on an empty queue).
+    if (event.messageIds?.length) live.entry.idle = false;
     if (event.type === "StateExited") {
       for (const record of recordsIn(event.output, live.bodies)) {
         if (!live.entry.records.some((known) => known.recordId === record.recordId && known.eventId === record.eventId)) {

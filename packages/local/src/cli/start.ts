@@ -101,8 +101,8 @@ function showProgress(pipeline: LocalPipeline): () => void {
 }
 
 /**
- * The web console beside the pipeline (loaded only when wanted). A console that cannot start (its port taken, say)
- * stops `npm start` with one line: a silently missing console would be worse.
+ * The web console beside the pipeline (loaded only when wanted). A console that cannot start (its port taken by
+ * another `npm start`, say) is said in one line, and the pipeline runs without it.
  */
 async function startWebConsole(pipeline: LocalPipeline, definition: unknown, port: number, choice: ServerChoice) {
   const { startPipelineConsole } = await import("@fundraise-sync/console");
@@ -115,11 +115,9 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
   try {
     return await startPipelineConsole({ pipeline, definition, port, dir: fromRoot(CLI_DEFAULTS.consoleDataDir), commands: { connection } });
   } catch (error) {
-    await pipeline.close();
-    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") {
-      throw new UsageError(`the console's port ${port} is taken (another \`npm start\`?): use --console-port N or --no-console`);
-    }
-    throw error;
+    const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `port ${port} is taken (another \`npm start\`?)` : (error as Error).message;
+    console.log(`console:  not started: ${reason}; --console-port N picks another port, --no-console goes without`);
+    return undefined;
   }
 }
 
