@@ -491,7 +491,7 @@ function DeadLetterCard({
         </dd>
         {entry.eventId ? (
           <>
-            <dt>Event Id</dt>
+            <dt>Event Id (its body's)</dt>
             <dd>
               <code>{entry.eventId}</code>
             </dd>
