@@ -30,7 +30,7 @@ describe("cli", () => {
       // Assess
       expect(result.code).toBe(2);
       expect(result.stderr.trim().split("\n")).toHaveLength(1);
-      expect(result.stderr).toMatch(/^airtable-emulator: /);
+      expect(result.stderr).toMatch(/^error: /);
     },
   );
 

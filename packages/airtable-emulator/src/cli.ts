@@ -1,15 +1,16 @@
 #!/usr/bin/env -S npx tsx
 /**
- * `npm run emulator -- [options]`: starts the Airtable emulator in the foreground. Bad input ends with one line on
- * stderr and exit code 2; Ctrl-C closes it cleanly (and flushes the data file).
+ * `npm run emulator -- [options]`: starts the Airtable emulator in the foreground. Like every command of the project:
+ * one line `error: …` on stderr, exit 2 for bad input (a flag, a value, a config or data file), 1 when it cannot run
+ * (a port in use, an address it cannot bind); Ctrl-C closes it cleanly (and flushes the data file).
  */
 import { readFile } from "node:fs/promises";
-import { parseArgs } from "node:util";
+import { CommandLineError, parseCommandLine } from "@fundraise-sync/core/command-line";
 import { EmulatorConfigError, compileConfig, type EmulatorConfig } from "./config";
 import { defaults, startAirtableEmulator, type Logger } from "./server";
 import { EmulatorDataFileError } from "./store";
 
-const USAGE = `Usage: airtable-emulator [options]
+const USAGE = `Usage: npm run emulator -- [options]    (or, from its package: airtable-emulator [options])
 
   --port N          port to listen on (default ${defaults.port}; 0 = any free port)
   --host HOST       address to bind (default ${defaults.host})
@@ -46,26 +47,15 @@ async function loadConfig(path: string): Promise<EmulatorConfig> {
 }
 
 async function main(argv: string[]): Promise<void> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        port: { type: "string" },
-        host: { type: "string" },
-        data: { type: "string" },
-        config: { type: "string" },
-        token: { type: "string" },
-        "no-rate-limit": { type: "boolean" },
-        quiet: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0] ?? "bad arguments");
-  }
+  const { values } = parseCommandLine(argv, {
+    port: { type: "string" },
+    host: { type: "string" },
+    data: { type: "string" },
+    config: { type: "string" },
+    token: { type: "string" },
+    "no-rate-limit": { type: "boolean" },
+    quiet: { type: "boolean" },
+  });
   if (values.help) {
     process.stdout.write(USAGE);
     return;
@@ -113,13 +103,17 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const known = error instanceof UsageError || error instanceof EmulatorConfigError || error instanceof EmulatorDataFileError;
+  const badInput =
+    error instanceof UsageError ||
+    error instanceof CommandLineError ||
+    error instanceof EmulatorConfigError ||
+    error instanceof EmulatorDataFileError;
   const code = (error as NodeJS.ErrnoException).code;
   const message =
-    known ? (error as Error).message
-    : code === "EADDRINUSE" ? `the port is already in use (${(error as Error).message})`
+    badInput ? (error as Error).message
+    : code === "EADDRINUSE" ? `the port is already in use (${(error as Error).message}): is \`npm start\` running? it starts an emulator too`
     : code === "EADDRNOTAVAIL" || code === "ENOTFOUND" ? `cannot bind that host (${(error as Error).message})`
     : `unexpected error: ${(error as Error).message}`;
-  process.stderr.write(`airtable-emulator: ${message}\n`);
-  process.exit(known || code === "EADDRINUSE" || code === "EADDRNOTAVAIL" || code === "ENOTFOUND" ? 2 : 1);
+  process.stderr.write(`error: ${message.split("\n")[0]}\n`);
+  process.exit(badInput ? 2 : 1);
 });

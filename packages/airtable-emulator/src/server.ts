@@ -24,6 +24,7 @@ import {
   type ApiContext,
   type WriteEffects,
 } from "./records-api";
+import { parseCreateTable, tableModel } from "./meta-api";
 import { cloneStats, countResponse, emptyStats, type Stats } from "./stats";
 import { DataFileWriter, Store, type EmulatorRecord, type TableStore } from "./store";
 
@@ -262,6 +263,7 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
     const segments = url.pathname.split("/");
     // ["", "v0", base, table, tail?, ""?]: a trailing slash (airtable.js sends one) is the same route.
     if (segments[segments.length - 1] === "" && segments.length > 4) segments.pop();
+    if (segments[1] === "v0" && segments[2] === "meta") return handleMeta(req, res, url, segments);
     if (segments[1] !== "v0" || segments.length < 4 || segments.length > 5) throw ApiErrors.routeNotFound();
     let baseId: string, tableKey: string, tail: string | undefined;
     try {
@@ -285,19 +287,7 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
     }
 
     const isRead = operation.kind === "list" || operation.kind === "get";
-    const applyFault = async (decision: ReturnType<FaultController["decide"]>): Promise<boolean> => {
-      await delay(decision.latencyMs, res);
-      if (!decision.rule) return false;
-      if (decision.rule.hang) {
-        stats.hung++;
-        await untilClosed(res);
-        return true;
-      }
-      const error = faultError(decision.rule);
-      stats.injectedFaults++;
-      if (error.status === 429) stats.injected429++;
-      throw error;
-    };
+    const applyFault = (decision: ReturnType<FaultController["decide"]>) => applyFaultDecision(decision, res);
     if (await applyFault(faults.decide({ baseId, operation: isRead ? "read" : "write" }))) return {};
 
     let body: unknown;
@@ -372,6 +362,58 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
     }
     sendJson(res, 200, reply);
     return { ...result, status: 200 };
+  }
+
+  /** Applies a fault decision: waits its latency, then hangs (true) or throws its error; false when there is none. */
+  async function applyFaultDecision(decision: ReturnType<FaultController["decide"]>, res: ServerResponse): Promise<boolean> {
+    await delay(decision.latencyMs, res);
+    if (!decision.rule) return false;
+    if (decision.rule.hang) {
+      stats.hung++;
+      await untilClosed(res);
+      return true;
+    }
+    const error = faultError(decision.rule);
+    stats.injectedFaults++;
+    if (error.status === 429) stats.injected429++;
+    throw error;
+  }
+
+  /**
+   * The metadata API: `GET /v0/meta/bases/{baseId}/tables` (every table's schema) and `POST` (create a table).
+   * Same token, same per-base rate limit, same fault rules (GET is a read, POST a write) as the records API.
+   */
+  async function handleMeta(req: IncomingMessage, res: ServerResponse, url: URL, segments: string[]): Promise<{ baseId?: string; status?: number }> {
+    const method = req.method ?? "GET";
+    if (segments.length !== 6 || segments[3] !== "bases" || segments[5] !== "tables" || (method !== "GET" && method !== "POST")) {
+      throw ApiErrors.routeNotFound();
+    }
+    let baseId: string;
+    try {
+      baseId = decodeURIComponent(segments[4] as string);
+    } catch {
+      throw ApiErrors.routeNotFound();
+    }
+    if (req.headers.authorization !== expectedAuth) throw ApiErrors.authenticationRequired();
+    const base = store.bases.get(baseId);
+    if (!base) throw ApiErrors.modelNotFound();
+    if (limiter && !limiter.admit(baseId)) {
+      stats.rateLimited++;
+      throw ApiErrors.rateLimited();
+    }
+    if (await applyFaultDecision(faults.decide({ baseId, operation: method === "GET" ? "read" : "write" }), res)) return {};
+    const key = url.searchParams.keys().next().value;
+    if (key !== undefined) throw ApiErrors.unsupported(`the query parameter "${key}" on the metadata API`);
+    if (method === "GET") {
+      req.resume();
+      sendJson(res, 200, { tables: base.schema.tables.map((table) => tableModel(baseId, table)) });
+      return { baseId, status: 200 };
+    }
+    const definition = parseCreateTable(parseJson(await readBody(req, maxBodyBytes)), base.schema.tables);
+    const table = store.addTable(baseId, definition);
+    await persist();
+    sendJson(res, 200, tableModel(baseId, table.schema));
+    return { baseId, status: 200 };
   }
 
   async function handleAdmin(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
@@ -460,7 +502,7 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
       res.writeHead(204, CORS_HEADERS).end();
       return;
     }
-    let baseId: string | undefined = /^\/v0\/([^/]+)\//.exec(url.pathname)?.[1];
+    let baseId: string | undefined = /^\/v0\/(?:meta\/bases\/)?([^/]+)\//.exec(url.pathname)?.[1];
     handleApi(req, res, url)
       .then((outcome) => outcome.status)
       .catch((error: unknown) => {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { open, readFile, readdir, rename, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
-import { compileConfig, type BaseSchema, type EmulatorConfig, type TableSchema } from "./config";
+import { compileConfig, compileTable, type BaseSchema, type EmulatorConfig, type FieldConfig, type TableSchema } from "./config";
 import type { CellValue } from "./fields";
 
 /** A record as stored and as `emulator.records()` returns it: fields keyed by field name, empty values left out. */
@@ -35,10 +35,21 @@ export function randomId(prefix: string): string {
   return out;
 }
 
-/** The data file: one JSON document, version-tagged. Tables are keyed by id; names are kept for people reading it. */
+/**
+ * The data file: one JSON document, version-tagged. Tables are keyed by id; names are kept for people reading it.
+ * A table created through the metadata API also keeps its definition (`created`), so it exists after a restart.
+ */
 interface DataFile {
   version: 1;
-  bases: Record<string, { tables: Record<string, { name: string; choices: Record<string, string[]>; records: EmulatorRecord[] }> }>;
+  bases: Record<
+    string,
+    {
+      tables: Record<
+        string,
+        { name: string; choices: Record<string, string[]>; records: EmulatorRecord[]; created?: { description?: string; fields: FieldConfig[] } }
+      >;
+    }
+  >;
 }
 
 /** A data file that cannot be read (bad JSON, wrong shape). */
@@ -51,6 +62,8 @@ export class EmulatorDataFileError extends Error {
 
 export class Store {
   bases = new Map<string, BaseStore>();
+  /** Ids of the tables the metadata API created (not in the config). */
+  private created = new Set<string>();
 
   constructor(private readonly config: EmulatorConfig) {
     this.clear();
@@ -59,6 +72,7 @@ export class Store {
   /** Empties every table and restores the configured schema (typecast-added choices go too). */
   clear(): void {
     this.bases = new Map();
+    this.created = new Set();
     for (const schema of compileConfig(this.config)) {
       const tables = new Map<string, TableStore>();
       for (const table of schema.tables) {
@@ -68,6 +82,22 @@ export class Store {
       }
       this.bases.set(schema.id, { schema, tables });
     }
+  }
+
+  /**
+   * Adds a table to a base (the metadata API's create). The caller has checked the name is free.
+   * @throws {EmulatorConfigError} when the definition is invalid.
+   */
+  addTable(baseId: string, definition: { id?: string; name: string; description?: string; fields: FieldConfig[] }): TableStore {
+    const base = this.bases.get(baseId);
+    if (!base) throw new Error(`no base "${baseId}"`);
+    const schema = compileTable(baseId, definition, `table "${definition.name}"`);
+    const store: TableStore = { schema, records: new Map() };
+    base.schema.tables.push(schema);
+    base.tables.set(schema.name, store);
+    base.tables.set(schema.id, store);
+    this.created.add(schema.id);
+    return store;
   }
 
   table(baseId: string, tableIdOrName: string): TableStore | undefined {
@@ -90,6 +120,17 @@ export class Store {
         const choices: Record<string, string[]> = {};
         for (const field of table.fields) if (field.type === "singleSelect") choices[field.name] = field.choices;
         tables[table.id] = { name: table.name, choices, records: [...store.records.values()] };
+        if (this.created.has(table.id)) {
+          const fields = table.fields.map(({ id, name, type, choices: fieldChoices, options, description }): FieldConfig => ({
+            id,
+            name,
+            type,
+            ...(fieldChoices.length > 0 ? { choices: fieldChoices } : {}),
+            ...(options === undefined ? {} : { options }),
+            ...(description === undefined ? {} : { description }),
+          }));
+          tables[table.id]!.created = { ...(table.description === undefined ? {} : { description: table.description }), fields };
+        }
       }
       data.bases[baseId] = { tables };
     }
@@ -110,7 +151,14 @@ export class Store {
     }
     for (const [baseId, base] of Object.entries(file.bases)) {
       for (const [tableId, saved] of Object.entries(base?.tables ?? {})) {
-        const store = this.table(baseId, tableId) ?? this.table(baseId, saved.name);
+        let store = this.table(baseId, tableId) ?? this.table(baseId, saved.name);
+        if (!store && saved.created && this.bases.has(baseId)) {
+          try {
+            store = this.addTable(baseId, { id: tableId, name: saved.name, ...saved.created });
+          } catch (error) {
+            throw new EmulatorDataFileError(`data file: table "${saved.name}" cannot be recreated: ${(error as Error).message}`);
+          }
+        }
         if (!store) {
           warn(`data file: skipping table "${saved.name}" (${baseId}/${tableId}): not in the config`);
           continue;

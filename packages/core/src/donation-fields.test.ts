@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { DonationCreatedEvent } from "./donation-event";
-import { DonationField, MERGE_FIELD, toAirtableFields } from "./donation-fields";
+import { DONATION_TABLE_FIELDS, DonationField, MERGE_FIELD, toAirtableFields } from "./donation-fields";
 
 const donation: DonationCreatedEvent = {
   Id: "0d6f5b8e-8a57-4c3e-b1c2-6a0f4e9d2b17",
@@ -64,5 +64,41 @@ describe("toAirtableFields", () => {
     // Assert
     expect(MERGE_FIELD).toBe("Id");
     expect(fields[MERGE_FIELD]).toBe(donation.Id);
+  });
+});
+
+describe("DONATION_TABLE_FIELDS", () => {
+  it("describes every field the writer sends, once, with a type that takes the value sent", () => {
+    // Arrange
+    const sent = toAirtableFields(donation);
+
+    // Act
+    const byName = new Map(DONATION_TABLE_FIELDS.map((spec) => [spec.name, spec]));
+
+    // Assert: one spec per field the writer can send, the created type among the accepted ones, and values
+    // of the JavaScript type that Airtable's field type takes
+    expect(byName.size).toBe(DONATION_TABLE_FIELDS.length);
+    expect([...byName.keys()].sort()).toEqual(Object.values(DonationField).sort());
+    expect(DONATION_TABLE_FIELDS[0]!.name).toBe(MERGE_FIELD);
+    for (const [name, value] of Object.entries(sent)) {
+      const spec = byName.get(name as (typeof DonationField)[keyof typeof DonationField])!;
+      expect(spec.accepts).toContain(spec.type);
+      expect(typeof value).toBe(spec.type === "currency" || spec.type === "number" ? "number" : "string");
+    }
+  });
+});
+
+describe("the README's table of fields", () => {
+  it("lists every field with the type setup creates, the types that work and what it holds", async () => {
+    // Arrange
+    const { readFile } = await import("node:fs/promises");
+    const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+
+    // Act / Assert: one row per field, exactly as the one source says
+    for (const spec of DONATION_TABLE_FIELDS) {
+      const row = readme.split("\n").find((line) => line.startsWith(`| \`${spec.name}\` | \`${spec.type}\``));
+      expect(row, spec.name).toBeDefined();
+      expect(row).toContain(`| ${spec.accepts.map((type) => `\`${type}\``).join(", ")} | ${spec.description} |`);
+    }
   });
 });

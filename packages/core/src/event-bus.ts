@@ -32,6 +32,17 @@ export interface RawMessage {
  * const bus = new SqsEventBus(new SQSClient({}), queueUrl);
  * const { failed } = await bus.publish(events);
  */
+/**
+ * Checks every message against the queue's size limit before anything is sent.
+ * @throws {EventTooLargeError} naming the first message over the limit.
+ */
+export function assertFitsQueue(messages: readonly RawMessage[], maxEventBytes = MAX_EVENT_BYTES): void {
+  for (const { id, body } of messages) {
+    const bytes = Buffer.byteLength(body, "utf8");
+    if (bytes > maxEventBytes) throw new EventTooLargeError(id, bytes, maxEventBytes);
+  }
+}
+
 export class SqsEventBus implements EventBus {
   constructor(
     private readonly sqs: SQSClient,
@@ -45,10 +56,7 @@ export class SqsEventBus implements EventBus {
 
   /** Sends bodies unchecked except for size (an oversized message would fail at SQS or later, never usefully). */
   async publishRaw(messages: readonly RawMessage[]): Promise<PublishReport> {
-    for (const { id, body } of messages) {
-      const bytes = Buffer.byteLength(body, "utf8");
-      if (bytes > this.maxEventBytes) throw new EventTooLargeError(id, bytes, this.maxEventBytes);
-    }
+    assertFitsQueue(messages, this.maxEventBytes);
     const report: PublishReport = { published: [], failed: [] };
     for (let start = 0; start < messages.length; start += SQS_MAX_MESSAGES_PER_RECEIVE) {
       const chunk = messages.slice(start, start + SQS_MAX_MESSAGES_PER_RECEIVE);

@@ -10,3 +10,6 @@ export * from "./duplicates";
 export * from "./event-bus";
 export * from "./queue";
 export * from "./sample-donations";
+export * from "./airtable-schema";
+export * from "./schema-hint";
+export * from "./command-line";

@@ -37,10 +37,7 @@ import { readableCause } from "./cli/format";
 export const DEAD_LETTER_TIMINGS = {
   /** A received message stays hidden this long while an operation works through the queue. */
   holdSeconds: 30,
-  /**
-   * Messages not acted on become visible again after this long: at once. (fauxqs 2.4.1 with SQLite persistence lost a
-   * message whose visibility was changed to 0; patches/fauxqs+2.4.1.patch fixes that.)
-   */
+  /** Messages not acted on become visible again after this long: at once (fauxqs is patched for 0, see patches/). */
   restoreSeconds: 0,
   /** Long polling asks every SQS server, so one empty answer means: nothing left to receive. */
   receiveWaitSeconds: 2,

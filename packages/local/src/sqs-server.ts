@@ -1,7 +1,7 @@
+import "./quiet-sqlite-warning"; // before fauxqs loads node:sqlite (see startLocalSqs)
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
-import { buildApp } from "fauxqs";
 
 /** Options of the local SQS server; `defaults` shows them in one place. */
 export interface LocalSqsOptions {
@@ -30,6 +30,9 @@ export interface LocalSqsServer {
  */
 export async function startLocalSqs(options: Partial<LocalSqsOptions> = {}): Promise<LocalSqsServer> {
   const { port, host, dataDir } = { ...LOCAL_SQS_DEFAULTS, ...options };
+  // Loaded here, not imported at the top: fauxqs loads node:sqlite, and a static import would load it (printing
+  // its ExperimentalWarning) before ./quiet-sqlite-warning could filter it.
+  const { buildApp } = await import("fauxqs");
   const stores = await fauxqsStores(dataDir);
   const app = buildApp({ logger: false, stores: stores.stores });
   app.addHook("preClose", () => stores.close());

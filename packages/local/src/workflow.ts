@@ -46,6 +46,12 @@ export interface WorkflowObserver {
   finished?(summary: DrainSummary): void;
 }
 
+/** A message an execution received: enough to change its visibility. */
+export interface ReceivedReceipt {
+  queueUrl: string;
+  receiptHandle: string;
+}
+
 /** What one execution did, counted from its event log. */
 export interface DrainSummary {
   executionArn: string;
@@ -83,6 +89,12 @@ export class LocalWorkflow {
   /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
   #pendingContinuation: Record<string, unknown> | undefined;
   readonly #observers = new Set<WorkflowObserver>();
+  /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
+  readonly #received: ReceivedReceipt[] = [];
+  /** Receives not yet answered (and handed on), so that an abort can wait for them. */
+  readonly #receiving = new Set<Promise<unknown>>();
+  /** Set by an abort: what a receive still returns goes here, not to the execution. */
+  #handBack: ((receipts: ReceivedReceipt[]) => Promise<unknown>) | undefined;
 
   constructor(private readonly options: LocalWorkflowOptions) {
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
@@ -116,6 +128,8 @@ export class LocalWorkflow {
    * scheduled one. Never throws for a failed execution: see `status`.
    */
   async execute(): Promise<DrainSummary> {
+    this.#received.length = 0;
+    this.#handBack = undefined;
     const input = this.#pendingContinuation ?? {};
     this.#pendingContinuation = undefined;
     const id = randomUUID();
@@ -177,6 +191,24 @@ export class LocalWorkflow {
     return summary;
   }
 
+  /**
+   * The receipt handles of every message the execution in progress (or the last one) received, including those it
+   * has deleted since: SQS refuses a visibility change for those, which is how a release skips them.
+   */
+  receivedReceipts(): ReceivedReceipt[] {
+    return [...this.#received];
+  }
+
+  /**
+   * For an abort: from now on the execution receives nothing, and what a receive still returns is given to
+   * `handBack`; resolves once the receives already waiting on SQS have answered and been handed back. After it,
+   * {@link receivedReceipts} holds everything the execution itself got.
+   */
+  async stopReceiving(handBack: (receipts: ReceivedReceipt[]) => Promise<unknown>): Promise<void> {
+    this.#handBack = handBack;
+    await Promise.allSettled([...this.#receiving]);
+  }
+
   #taskFor(
     stateName: string,
     state: AslState,
@@ -200,7 +232,22 @@ export class LocalWorkflow {
           return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invokeLikeLambda(handler, Payload, timeouts[name]) };
         };
       case "arn:aws:states:::aws-sdk:sqs:receiveMessage":
-        return (params) => callSqs(() => sqs.send(new ReceiveMessageCommand(params)));
+        return (params) => {
+          const receiving = (async () => {
+            const reply = (await callSqs(() => sqs.send(new ReceiveMessageCommand(params)))) as { Messages?: { ReceiptHandle?: string }[] };
+            const receipts = (reply.Messages ?? []).flatMap(({ ReceiptHandle }) =>
+              ReceiptHandle ? [{ queueUrl: params.QueueUrl as string, receiptHandle: ReceiptHandle }] : [],
+            );
+            if (this.#handBack) {
+              await this.#handBack(receipts);
+              return { Messages: [] };
+            }
+            this.#received.push(...receipts);
+            return reply;
+          })();
+          this.#receiving.add(receiving);
+          return receiving.finally(() => this.#receiving.delete(receiving));
+        };
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
       case "arn:aws:states:::states:startExecution":

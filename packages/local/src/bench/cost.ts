@@ -33,13 +33,13 @@ export function costOf(usage: Usage): number {
 
 /**
  * An idle month: the schedule starts an execution every `scheduleMinutes`; each finds the queue empty and takes
- * `emptyExecutionTransitions` transitions, one ListExecutions call and one (long-poll) receive. Plus the two alarms.
+ * `emptyExecutionTransitions` transitions, one ListExecutions call and three (long-poll) receives. Plus the three alarms.
  */
 export function idleMonthCost(scheduleMinutes: number, emptyExecutionTransitions: number): number {
   const executions = (30 * 24 * 60) / scheduleMinutes;
   return (
-    costOf({ stateTransitions: executions * emptyExecutionTransitions, lambdaInvocations: 0, lambdaGbSeconds: 0, sqsRequests: executions }) +
-    2 * AWS_PRICES.cloudWatchAlarmMonth
+    costOf({ stateTransitions: executions * emptyExecutionTransitions, lambdaInvocations: 0, lambdaGbSeconds: 0, sqsRequests: 3 * executions }) +
+    3 * AWS_PRICES.cloudWatchAlarmMonth
   );
 }
 

@@ -11,7 +11,6 @@
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { parseArgs } from "node:util";
 import { DEFAULT_BASE_ID, DEFAULT_TABLE_NAME, DEFAULT_TOKEN } from "@fundraise-sync/airtable-emulator";
 import {
   AIRTABLE_MAX_RECORDS_PER_REQUEST,
@@ -25,6 +24,7 @@ import { type LocalPipeline, startLocalPipeline } from "../pipeline";
 import { accountFor, queueDepth } from "../testing";
 import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "../workflow";
 import { costOf, deployedThroughput, idleMonthCost } from "./cost";
+import { UsageError, parseCommandLine } from "../cli/options";
 
 const LAMBDA_MEMORY_GB = 256 / 1024;
 const REFUSED_NAME = "Refused By The Base";
@@ -223,17 +223,15 @@ async function run(scenario: Scenario, count: number, workflow: Awaited<ReturnTy
 const round = (value: number, digits: number) => Number(value.toFixed(digits));
 
 async function main() {
-  const { values } = parseArgs({
-    options: {
-      scenario: { type: "string" },
-      count: { type: "string" },
-      out: { type: "string" },
-      help: { type: "boolean", short: "h" },
-    },
+  // The local commands' parser: one-line errors, exit 2 (see the README's command-line contract).
+  const { values } = parseCommandLine(process.argv.slice(2), {
+    scenario: { type: "string" },
+    count: { type: "string" },
+    out: { type: "string" },
   });
   if (values.help) {
     console.log(
-      `usage: npm run bench -- [--scenario ${SCENARIOS.map((s) => s.name).join("|")}|all (default all)] [--count N] [--out FILE (default bench-results/soak.json)]\n` +
+      `Usage: npm run bench -- [--scenario ${SCENARIOS.map((s) => s.name).join("|")}|all (default all)] [--count N] [--out FILE (default bench-results/soak.json)]\n` +
         SCENARIOS.map((s) => `  ${s.name.padEnd(8)} ${s.what} (${s.count} donations); target: ${s.targets}`).join("\n"),
     );
     return;
@@ -280,8 +278,6 @@ async function main() {
   );
   if (results.some((r) => r.lost || r.duplicateRecords || r.leftInSourceQueue || r.deadLetteredThatWereNotRefused)) process.exitCode = 1;
 }
-
-class UsageError extends Error {}
 
 main().catch((error: unknown) => {
   console.error(`error: ${error instanceof Error ? error.message : String(error)}`);

@@ -42,7 +42,7 @@ const USAGE = `Usage: npm run dlq -- <command> [options]
 Commands:
   list                 every message in the dead-letter queue: why it is there, how often it was redriven, and
                        whether its body can pass Validate now; reads without consuming (each message is hidden
-                       while listing, then visible again ${DEAD_LETTER_TIMINGS.restoreSeconds} s after)
+                       while listing, then made visible again at once)
     --json             as a JSON array (bodies in full)
   redrive              moves the DLQ's messages back to the donations queue: the original body byte for byte,
                        without the reason attributes, with RedriveCount one higher; each is deleted from the DLQ
@@ -192,6 +192,8 @@ async function main(argv: string[]): Promise<number> {
   if (cmd === "delete") {
     const chosen = [ids.length > 0, values.error !== undefined, values.all === true].filter(Boolean).length;
     if (chosen !== 1) throw new UsageError("delete needs exactly one of --id ID, --error NAME or --all");
+    // Checked before anything is read, so a script learns at once that it must say --yes.
+    if (!values.yes && !process.stdin.isTTY) throw new UsageError("stdin is not a terminal, so I cannot ask: add --yes to delete without asking");
     selection = ids.length > 0 ? { ids } : values.error !== undefined ? { errorName: values.error } : { all: true };
   } else if (cmd === "redrive" && ids.length > 0) {
     selection = { ids };

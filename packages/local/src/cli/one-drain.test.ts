@@ -62,6 +62,9 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     start.stdout!.on("data", (chunk: Buffer) => (startOutput += chunk.toString()));
     await until(() => lock().holder()?.command === "npm start");
     startPid = lock().holder()!.pid;
+    // npm start drains once as it starts: a first run-once waits for that drain (and runs an empty one), so the
+    // donations published next cannot be taken by it.
+    expect((await runCommandToEnd("run-once", [], env)).code).toBe(0);
     await publish(5);
 
     // Act

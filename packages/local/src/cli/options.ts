@@ -5,11 +5,16 @@
  * Exit codes: 0 done; 1 an operational failure (a server unreachable, a publish or an execution failed);
  * 2 bad input (a flag, a value, a file), always as ONE line on stderr starting `error:`.
  */
-import { parseArgs, type ParseArgsConfig } from "node:util";
 import path from "node:path";
 import { DEFAULT_BASE_ID, DEFAULT_TABLE_NAME, DEFAULT_TOKEN } from "@fundraise-sync/airtable-emulator";
 import { SQSClient } from "@aws-sdk/client-sqs";
-import { DEAD_LETTER_QUEUE_NAME, EventTooLargeError, SOURCE_QUEUE_NAME } from "@fundraise-sync/core";
+import {
+  CommandLineError,
+  DEAD_LETTER_QUEUE_NAME,
+  EventTooLargeError,
+  SOURCE_QUEUE_NAME,
+  parseCommandLine as parseFlags,
+} from "@fundraise-sync/core";
 
 /** Every default of the local commands, in one place. */
 export const CLI_DEFAULTS = {
@@ -33,6 +38,8 @@ export const CLI_DEFAULTS = {
   everySeconds: 10,
   /** Sample donations `npm run publish` sends without --file. */
   publishCount: 10,
+  /** The most `--count` accepts: enough for any local load test, far from memory trouble. */
+  maxPublishCount: 100_000,
   /** The account id in fauxqs's queue URLs. */
   localAccountId: "000000000000",
   /** Region and credentials the SDK insists on, even for a local server; never sent anywhere real. */
@@ -42,12 +49,7 @@ export const CLI_DEFAULTS = {
   deadLetterQueueName: DEAD_LETTER_QUEUE_NAME,
   /** How often the progress line polls the queue during an execution. */
   progressIntervalMs: 1000,
-  /** `dlq list` hides the messages it has read for this long, then makes them visible again at once. */
-  listVisibilityTimeoutSeconds: 30,
-  /** `dlq` receives long-poll this long: one answer then covers every SQS server, and messages a `list` just released. */
-  receiveWaitSeconds: 2,
-  /** `dlq redrive` holds a message this long while it copies it back; it reappears in the DLQ if the copy fails. */
-  redriveVisibilityTimeoutSeconds: 30,
+  // The DLQ's own timings (hold, give back, long poll) live with its operations: DEAD_LETTER_TIMINGS in dead-letters.ts.
   /** How long a command waits for a server to answer a probe before saying it is not running. */
   probeTimeoutMs: 2000,
 } as const;
@@ -81,14 +83,13 @@ export class CommandFailure extends Error {
   override readonly name = "CommandFailure";
 }
 
-type Options = NonNullable<ParseArgsConfig["options"]>;
-
-/** `parseArgs`, strict, with a parse error turned into a {@link UsageError} (its first line only). */
-export function parseCommandLine<T extends Options>(argv: string[], options: T, allowPositionals = false) {
+/** The shared flag parser (core's `parseCommandLine`), its errors as {@link UsageError}s. */
+export function parseCommandLine<T extends Parameters<typeof parseFlags>[1]>(argv: string[], options: T, allowPositionals = false) {
   try {
-    return parseArgs({ args: argv, options: { ...options, help: { type: "boolean", short: "h" } }, strict: true, allowPositionals });
+    return parseFlags(argv, options, allowPositionals);
   } catch (error) {
-    throw new UsageError((error as Error).message.split("\n")[0] ?? "bad arguments");
+    if (error instanceof CommandLineError) throw new UsageError(error.message);
+    throw error;
   }
 }
 
@@ -104,16 +105,21 @@ export function parsePort(text: string, what: string): number {
   return Number(text);
 }
 
-export function parsePositiveInteger(text: string, what: string): number {
-  if (!/^\d+$/.test(text) || Number(text) < 1 || !Number.isSafeInteger(Number(text))) {
-    throw new UsageError(`${what} must be a positive integer, not "${text}"`);
-  }
+/** A whole number from 1 to `max` (people count from 1); a clear message for 0, negatives, fractions and huge ones. */
+export function parsePositiveInteger(text: string, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  const range = max === Number.MAX_SAFE_INTEGER ? "a positive integer" : `an integer from 1 to ${max.toLocaleString("en-US")}`;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > max) throw new UsageError(`${what} must be ${range}, not "${text}"`);
   return Number(text);
 }
 
-export function parsePositiveSeconds(text: string, what: string): number {
+/** Longest schedule `setInterval` can keep (2^31 - 1 ms); beyond it Node fires every millisecond instead. */
+const MAX_TIMER_SECONDS = Math.floor((2 ** 31 - 1) / 1000);
+
+export function parsePositiveSeconds(text: string, what: string, max = MAX_TIMER_SECONDS): number {
   const value = Number(text);
-  if (text.trim() === "" || !Number.isFinite(value) || value <= 0) throw new UsageError(`${what} must be a number of seconds > 0, not "${text}"`);
+  if (text.trim() === "" || !Number.isFinite(value) || value <= 0 || value > max) {
+    throw new UsageError(`${what} must be a number of seconds greater than 0 and at most ${max.toLocaleString("en-US")}, not "${text}"`);
+  }
   return value;
 }
 

@@ -9,13 +9,18 @@ import {
   type PublishReport,
   type RawMessage,
   SqsEventBus,
+  assertFitsQueue,
   parseDonationEvent,
   sampleDonations,
+  serializeDonationEvent,
 } from "@fundraise-sync/core";
+import { probe } from "./servers";
 import {
   CLI_DEFAULTS,
+  CommandFailure,
   ENV,
   UsageError,
+  isAwsUrl,
   ensureAwsEnvironment,
   flagOrEnv,
   localQueueUrl,
@@ -29,13 +34,16 @@ import {
   sqsPortFrom,
 } from "./options";
 
+/** Failures listed one per line; the rest are counted. */
+const MAX_FAILURES_LISTED = 10;
+
 const USAGE = `Usage: npm run publish -- [options]
 
 Publishes DonationCreated events to the donations queue, in the web application's wire format.
 
-  --count N          N realistic sample donations (default ${CLI_DEFAULTS.publishCount})
+  --count N          N realistic sample donations, 1 to ${CLI_DEFAULTS.maxPublishCount.toLocaleString("en-US")} (default ${CLI_DEFAULTS.publishCount})
   --file F           events from F instead: a JSON array of events, or NDJSON (one event per line);
-                     each is validated (exit 2 naming the line or position of the first invalid one)
+                     each is validated (exit 2 naming the line or element, counted from 1, of the first invalid one)
   --raw              with --file: send each line (NDJSON) or array element as is, unvalidated; a string
                      element is sent as its text. For putting malformed messages on the queue (DLQ tests)
   --queue-url URL    the queue (env ${ENV.queueUrl}; default the local one,
@@ -45,7 +53,8 @@ Publishes DonationCreated events to the donations queue, in the web application'
 
 Environment: ${ENV.sqsEndpoint} (SQS endpoint; default the queue URL's server, or AWS for an AWS queue URL),
 AWS_REGION / AWS credentials (local dummies when talking to a local server and unset).
-Exit codes: 0 all published; 1 any failed (each is listed); 2 bad input (an event over the queue's size limit too).
+Exit codes: 0 all published; 1 the queue unreachable, or any event failed (the first ${MAX_FAILURES_LISTED} are listed);
+2 bad input (an event over the queue's size limit too).
 `;
 
 /** A file's entries: each with where it came from (for error messages) and its text or parsed value. */
@@ -65,7 +74,8 @@ function entriesOf(text: string, file: string, raw: boolean): Entry[] {
     }
     if (Array.isArray(array)) {
       return array.map((element: unknown, index) => ({
-        where: `${file} element ${index}`,
+        // Counted from 1, like NDJSON lines: people read "element 1" as the first.
+        where: `${file} element ${index + 1}`,
         text: typeof element === "string" && raw ? element : JSON.stringify(element),
       }));
     }
@@ -124,7 +134,7 @@ async function main(argv: string[]): Promise<number> {
   }
   if (values.count !== undefined && values.file !== undefined) throw new UsageError("give --count or --file, not both");
   if (values.raw && values.file === undefined) throw new UsageError("--raw needs --file");
-  const count = values.count === undefined ? CLI_DEFAULTS.publishCount : parsePositiveInteger(values.count, "--count");
+  const count = values.count === undefined ? CLI_DEFAULTS.publishCount : parsePositiveInteger(values.count, "--count", CLI_DEFAULTS.maxPublishCount);
   const queueFlag = flagOrEnv(values["queue-url"], ENV.queueUrl);
   const queueUrl =
     queueFlag === undefined
@@ -135,18 +145,27 @@ async function main(argv: string[]): Promise<number> {
   const entries = values.file === undefined ? undefined : await readEntries(values.file, values.raw ?? false);
   const events = entries === undefined ? sampleDonations(count) : values.raw ? undefined : validate(entries);
 
+  const messages: RawMessage[] = events
+    ? events.map((event) => ({ id: event.Id, body: serializeDonationEvent(event) }))
+    : entries!.map(rawMessage);
+  // An oversized event is bad input (exit 2), found before any request.
+  assertFitsQueue(messages);
+
   const endpoint = sqsEndpointFor(queueUrl);
   ensureAwsEnvironment(endpoint, queueUrl);
+  // One line when the local server is not running, rather than one failure per event.
+  if (endpoint !== undefined && !isAwsUrl(endpoint)) await probe(endpoint, "SQS", "run `npm start` first");
   const sqs = sqsClient(endpoint);
   try {
-    const bus = new SqsEventBus(sqs, queueUrl);
-    // Both throw EventTooLargeError (exit 2) before sending anything if any message is over the queue's limit.
-    const report: PublishReport = events ? await bus.publish(events) : await bus.publishRaw(entries!.map(rawMessage));
-    console.log(`published ${report.published.length}, failed ${report.failed.length} (to ${queueUrl})`);
-    for (const failure of report.failed) console.log(`  failed ${failure.eventId}: ${failure.code}: ${failure.reason}`);
-    if (report.failed.some((failure) => failure.code === "RequestFailed") && endpoint !== undefined) {
-      console.log(`  (is the SQS server at ${endpoint} running? \`npm start\` starts one)`);
+    const report: PublishReport = await new SqsEventBus(sqs, queueUrl).publishRaw(messages);
+    const [first] = report.failed;
+    if (report.published.length === 0 && first !== undefined && report.failed.every((failure) => failure.code === "RequestFailed")) {
+      // Nothing got through and every failure is the same request error: the queue is unreachable, say it once.
+      throw new CommandFailure(`cannot reach ${queueUrl}: ${first.reason} (nothing published)`);
     }
+    console.log(`published ${report.published.length}, failed ${report.failed.length} (to ${queueUrl})`);
+    for (const failure of report.failed.slice(0, MAX_FAILURES_LISTED)) console.log(`  failed ${failure.eventId}: ${failure.code}: ${failure.reason}`);
+    if (report.failed.length > MAX_FAILURES_LISTED) console.log(`  … and ${report.failed.length - MAX_FAILURES_LISTED} more`);
     return report.failed.length > 0 ? 1 : 0;
   } finally {
     sqs.destroy();

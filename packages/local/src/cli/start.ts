@@ -7,7 +7,9 @@ import path from "node:path";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LocalPipeline } from "../pipeline";
 import type { DrainSummary } from "../workflow";
-import { failureLine, isIdle, seconds, summaryLine, timestamp } from "./format";
+import { releaseExecutionMessages } from "../release";
+import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
+import { watchInterrupts } from "./interrupt";
 import {
   CLI_DEFAULTS,
   ENV,
@@ -46,12 +48,10 @@ Environment:
   ${ENV.sqsEndpoint}        use that SQS server instead of starting one
   ${ENV.airtableToken} + ${ENV.airtableBaseId}  write to the real Airtable (no emulator); ${ENV.airtableEndpointUrl} overrides its URL
 
-Ctrl-C (or SIGTERM) stops scheduling, waits for the execution in flight, closes the servers and exits 0. A second
-Ctrl-C aborts at once: the messages that execution held reappear in the queue after their visibility timeout.
+Ctrl-C (or SIGTERM) stops scheduling, lets the execution in flight finish (up to its batch cap), closes the servers
+and exits 0. A second Ctrl-C aborts it: the messages it still held are visible in the queue again at once (those
+already written are upserted again on redelivery, which changes nothing), and the exit code is 130.
 `;
-
-/** Signals this soon after the first are echoes of it, not a second Ctrl-C (see `stop`). */
-const SIGNAL_ECHO_MS = 1000;
 
 /** The queue's depth, visible + in flight; undefined if it cannot be read just now. */
 async function queueDepth(pipeline: LocalPipeline): Promise<number | undefined> {
@@ -89,8 +89,8 @@ function showProgress(pipeline: LocalPipeline): () => void {
     if (stopped || depth === undefined) return;
     // An execution that finds the queue empty ends within a second or two: no line for it.
     if (!shown && depth === 0 && (written ?? 0) === (writtenBefore ?? 0)) return;
-    const so = written === undefined || writtenBefore === undefined ? "" : `, ${written - writtenBefore} written so far`;
-    process.stdout.write(`\r\x1b[2Kdraining… ${depth} left in queue${so}`);
+    const writtenSoFar = written === undefined || writtenBefore === undefined ? undefined : written - writtenBefore;
+    process.stdout.write(`\r\x1b[2K${progressLine(depth, writtenSoFar)}`);
     shown = true;
   }, CLI_DEFAULTS.progressIntervalMs);
   return () => {
@@ -195,6 +195,10 @@ async function main(argv: string[]): Promise<number> {
   let stopping = false;
   let waitingFor: number | undefined;
 
+  let stopProgress = () => undefined as void;
+  // A quiet line once per idle stretch, not one per empty execution.
+  let saidIdle = false;
+
   // One drain at a time on this queue, across processes: `run-once` asks this process (the control call) instead
   // of draining beside it. The lock is taken before the first drain, or as soon as another holder lets go.
   const drainLock = new DrainLock(pipeline.sqsEndpoint);
@@ -217,14 +221,19 @@ async function main(argv: string[]): Promise<number> {
       return undefined;
     }
     waitingFor = undefined;
-    const stopProgress = showProgress(pipeline);
+    stopProgress = showProgress(pipeline);
     const execution = pipeline.workflow
       .execute()
       .then(
         (summary) => {
           stopProgress();
-          if (summary.status === "FAILED") console.log(`${timestamp()} ${summaryLine(summary)}`);
-          else if (!isIdle(summary)) console.log(`${timestamp()} ${summaryLine(summary)}`);
+          if (summary.status === "FAILED" || !isIdle(summary)) {
+            console.log(`${timestamp()} ${summaryLine(summary)}`);
+            saidIdle = false;
+          } else if (!saidIdle && !stopping) {
+            console.log(`${timestamp()} ${idleLine(everySeconds)}`);
+            saidIdle = true;
+          }
           // It reached its batch cap and started a continuation, which AWS would run at once: so do we.
           if (summary.continued) setImmediate(tick);
           return summary;
@@ -247,19 +256,30 @@ async function main(argv: string[]): Promise<number> {
   tick();
 
   return new Promise<number>((resolve) => {
-    let firstSignalAt = 0;
-    const stop = (signal: string) => {
-      // tsx relays a signal again when its child (this process, busy in an execution) does not acknowledge it within
-      // 30 ms: one Ctrl-C can arrive twice. A second Ctrl-C counts only after a moment.
-      if (stopping && Date.now() - firstSignalAt < SIGNAL_ECHO_MS) return;
-      if (stopping) {
-        console.log(`\n${signal} again: aborting now; messages the execution held reappear in the queue after their visibility timeout (${visibilityTimeout})`);
-        // Best effort: flush the emulator's data file, but do not wait on the execution.
-        void Promise.race([pipeline.emulator?.flush(), new Promise((r) => setTimeout(r, 1000))]).finally(() => process.exit(130));
-        return;
+    const abort = async (what: string) => {
+      stopProgress();
+      console.log(`\n${what} again: aborting the execution in flight`);
+      try {
+        // Bounded: an abort must not hang on a server that stopped answering.
+        const released = await Promise.race([
+          inFlight ? releaseExecutionMessages(pipeline.workflow, pipeline.sqs) : { released: 0, gone: 0 },
+          new Promise<undefined>((r) => setTimeout(() => r(undefined), 3000)),
+        ]);
+        if (released === undefined) console.log(`the queue did not answer: its held messages reappear after the visibility timeout (${visibilityTimeout})`);
+        else if (released.released > 0) console.log(`${released.released} message(s) it held are back in the queue now`);
+        await Promise.race([pipeline.emulator?.flush(), new Promise((r) => setTimeout(r, 1000))]);
+      } finally {
+        drainLock.release();
+        process.exit(130);
       }
+    };
+    const stopInterrupts = watchInterrupts((count, what) => {
+      if (count === 2) void abort(what);
+      else if (count > 2) process.exit(130); // the abort itself is stuck: leave now
+      else stop(what);
+    });
+    const stop = (signal: string) => {
       stopping = true;
-      firstSignalAt = Date.now();
       clearInterval(timer);
       const waiting = inFlight;
       if (waiting) {
@@ -269,20 +289,21 @@ async function main(argv: string[]): Promise<number> {
       }
       void (async () => {
         await waiting?.catch(() => undefined);
+        const backlog = await queueDepth(pipeline);
+        if (backlog !== undefined && backlog > 0) console.log(`backlog ${backlog}: still in the queue, drained by the next start`);
         await control.close();
         drainLock.release();
         await webConsole?.close();
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
         console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in .local/ for the next start` : ""}`);
+        stopInterrupts();
         resolve(0);
       })().catch((error: unknown) => {
         console.error(`error: while closing: ${(error as Error).message}`);
         process.exit(1);
       });
     };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
   });
 }
 

@@ -1,0 +1,101 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import { closedPort, run, type Script } from "./run-cli";
+
+/**
+ * The command-line contract (README: "The command-line contract"), command by command and flag class by flag
+ * class: every refusal is ONE line on stderr starting `error: `, no stack trace; exit 2 for bad input, 1 for a
+ * server that cannot be reached. Nothing here needs a server: the unreachable ones point at a closed port.
+ */
+
+type Row = [script: Script, args: string[], code: 1 | 2, message: RegExp, env?: Record<string, string>];
+
+/** Replaced by a port where nothing listens. */
+const DEAD = "<dead-port>";
+
+const ROWS: Row[] = [
+  // start
+  ["start", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["start", ["extra"], 2, /^unexpected argument "extra"/],
+  ["start", ["--every"], 2, /^--every needs a value$/],
+  ["start", ["--every", "soon"], 2, /^--every must be a number of seconds greater than 0/],
+  ["start", ["--every", "-1"], 2, /^--every must be a number of seconds greater than 0 .*not "-1"$/],
+  ["start", ["--every", "99999999999"], 2, /at most 2,147,483, not "99999999999"$/],
+  ["start", ["--sqs-port", "-1"], 2, /^--sqs-port must be an integer from 0 to 65535, not "-1"$/],
+  ["start", ["--airtable-port", "70000"], 2, /^--airtable-port must be an integer from 0 to 65535/],
+  ["start", ["--table", ""], 2, /^--table must not be empty$/],
+  ["start", [], 2, /^set both AIRTABLE_TOKEN and AIRTABLE_BASE_ID/, { AIRTABLE_TOKEN: "patX" }],
+  ["start", ["--airtable-rps", "9"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "9"$/],
+  ["start", ["--airtable-rps", "-2"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "-2"$/],
+  // publish
+  ["publish", ["--count", "-3"], 2, /^--count must be an integer from 1 to 100,000, not "-3"$/],
+  ["publish", ["--count", "0"], 2, /^--count must be an integer from 1 to 100,000, not "0"$/],
+  ["publish", ["--count", "1.5"], 2, /^--count must be an integer from 1 to 100,000/],
+  ["publish", ["--count", "99999999999"], 2, /^--count must be an integer from 1 to 100,000, not "99999999999"$/],
+  ["publish", ["--count"], 2, /^--count needs a value$/],
+  ["publish", ["--raw", "--bogus"], 2, /^unknown option --bogus/],
+  ["publish", ["--raw"], 2, /^--raw needs --file$/],
+  ["publish", ["--count", "2", "--file", "x.json"], 2, /^give --count or --file, not both$/],
+  ["publish", ["--file", "/nonexistent/events.ndjson"], 2, /^cannot read --file \/nonexistent\/events\.ndjson: ENOENT$/],
+  ["publish", ["--queue-url", "not a url"], 2, /^--queue-url must be an http\(s\) URL/],
+  ["publish", ["--sqs-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(SQS\): run `npm start` first$/],
+  // run-once
+  ["run-once", ["--json=yes"], 2, /^--json takes no value$/],
+  ["run-once", ["now"], 2, /^unexpected argument "now"/],
+  ["run-once", ["--airtable-rps", "0"], 2, /^--airtable-rps must be a whole number/],
+  ["run-once", ["--sqs-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(SQS\): run `npm start` first$/],
+  // dlq
+  ["dlq", [], 2, /^give a command: list, redrive or delete/],
+  ["dlq", ["purge"], 2, /^unknown command "purge"/],
+  ["dlq", ["list", "--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["dlq", ["list", "--max", "3"], 2, /^--max goes with redrive, not list$/],
+  ["dlq", ["redrive", "--max", "-1"], 2, /^--max must be a positive integer, not "-1"$/],
+  ["dlq", ["redrive", "--max", "99999999999999999999"], 2, /^--max must be a positive integer/],
+  ["dlq", ["redrive", "--json"], 2, /^--json goes with list, not redrive$/],
+  ["dlq", ["delete"], 2, /^delete needs exactly one of --id ID, --error NAME or --all$/],
+  ["dlq", ["delete", "--all", "--id", "x"], 2, /^delete needs exactly one of/],
+  ["dlq", ["delete", "--error", ""], 2, /^--error must name an ErrorName/],
+  ["dlq", ["delete", "--all"], 2, /^stdin is not a terminal, so I cannot ask: add --yes/],
+  ["dlq", ["list", "--sqs-port", DEAD], 1, /^cannot reach the SQS server at http:\/\/127\.0\.0\.1:\d+: is `npm start` running\?$/],
+  ["dlq", ["delete", "--all", "--yes", "--sqs-port", DEAD], 1, /^cannot reach the SQS server/],
+  // airtable
+  ["airtable", [], 2, /^give a command: check or setup/],
+  ["airtable", ["verify"], 2, /^unknown command "verify"/],
+  ["airtable", ["check", "extra"], 2, /^unexpected argument "extra"$/],
+  ["airtable", ["setup", "--json"], 2, /^--json goes with check, not setup$/],
+  ["airtable", ["check", "--airtable-port", "-1"], 2, /^--airtable-port must be an integer from 0 to 65535, not "-1"$/],
+  ["airtable", ["check"], 2, /^AIRTABLE_BASE_ID must look like "appXXXXXXXXXXXXXX"/, { AIRTABLE_TOKEN: "patX", AIRTABLE_BASE_ID: "base1" }],
+  ["airtable", ["check", "--airtable-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(Airtable emulator\)/],
+  // bench
+  ["bench", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["bench", ["--count", "-5"], 2, /^--count must be a whole number from 30 to 20000, not "-5"$/],
+  ["bench", ["--count", "99999999"], 2, /^--count must be a whole number from 30 to 20000, not "99999999"$/],
+  ["bench", ["--scenario", "fast"], 2, /^--scenario must be one of /],
+  // emulator
+  ["emulator", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["emulator", ["--port", "-1"], 2, /^--port must be an integer from 0 to 65535, not "-1"$/],
+  ["emulator", ["--config", "/nonexistent/config.json"], 2, /^cannot read --config \/nonexistent\/config\.json: ENOENT$/],
+  ["emulator", ["serve"], 2, /^unexpected argument "serve"/],
+];
+
+describe("the command-line contract", () => {
+  let dead: string;
+  beforeAll(async () => {
+    dead = String(await closedPort());
+  });
+
+  it.each(ROWS)("%s %j → exit %i, one line: %s", async (script, args, code, message, env = {}) => {
+    // Act
+    const result = await run(script, args.map((arg) => (arg === DEAD ? dead : arg)), { AWS_ENDPOINT_URL_SQS: "", ...env });
+
+    // Assess
+    expect(result.stderr).toMatch(/^error: [^\n]*\n$/);
+    expect(result.stderr.slice("error: ".length).trimEnd()).toMatch(message);
+    expect(result.code).toBe(code);
+    expect(result.stdout).not.toMatch(/^\s+at /m);
+  });
+
+  it("covers every command", () => {
+    const covered = new Set(ROWS.map(([script]) => script));
+    expect([...covered].sort()).toEqual(["airtable", "bench", "dlq", "emulator", "publish", "run-once", "start"]);
+  });
+});
