@@ -22,6 +22,8 @@ export type { FaultOperation, FaultRule, FaultRuleInput } from "./faults";
 export type { Clock, RateLimitOptions } from "./rate-limit";
 export { MAX_PAGE_SIZE, MAX_RECORDS_PER_WRITE } from "./records-api";
 export { defaults, startAirtableEmulator } from "./server";
+export { localGuard } from "./local-guard";
+export type { LocalGuard } from "./local-guard";
 export type { AirtableEmulator, AirtableEmulatorOptions, Logger } from "./server";
 export type { BaseStats, Stats } from "./stats";
 export { EmulatorDataFileError } from "./store";

@@ -8,6 +8,7 @@ import {
 } from "./config";
 import { AirtableApiError, ApiErrors, FAULT_TYPES } from "./errors";
 import { FaultController, FaultRuleError, validateFaultRule, type FaultRule } from "./faults";
+import { localGuard, type LocalGuard } from "./local-guard";
 import { RateLimiter, type Clock, type RateLimitOptions } from "./rate-limit";
 import {
   createRecords,
@@ -482,6 +483,14 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
       return;
     }
     if (url.pathname === ADMIN_PREFIX || url.pathname.startsWith(`${ADMIN_PREFIX}/`)) {
+      // The admin paths reset data, inject faults and read donors' records: never for another site's page.
+      const refused = guard!.check(req);
+      if (refused) {
+        req.resume();
+        logger.warn(`${req.method} ${url.pathname}: ${refused}`);
+        sendJson(res, 403, { error: { type: "FORBIDDEN", message: refused } });
+        return;
+      }
       handleAdmin(req, res, url).catch((error: unknown) => {
         logger.error(`admin ${req.method} ${url.pathname}: ${(error as Error).stack ?? String(error)}`);
         sendJson(res, 500, { error: { type: "SERVER_ERROR", message: "Server error" } });
@@ -513,6 +522,7 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
       });
   });
   server.keepAliveTimeout = 5_000;
+  let guard: LocalGuard | undefined; // set once the port is known
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -522,6 +532,7 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
     });
   });
   const address = server.address() as AddressInfo;
+  guard = localGuard(address.port, host);
   const urlHost = address.family === "IPv6" ? `[${address.address}]` : address.address;
 
   let closing: Promise<void> | undefined;

@@ -36,6 +36,16 @@ export interface LocalWorkflowOptions {
   waitTimeOverrides?: Record<string, number>;
 }
 
+/**
+ * Watches executions as they run, e.g. for the local console. Gets every raw event of aws-local-stepfunctions' event
+ * log (the package does not export its type: see its `EventLog`), then the summary. An observer that throws is ignored:
+ * watching never changes what the pipeline does.
+ */
+export interface WorkflowObserver {
+  event?(executionArn: string, event: unknown): void;
+  finished?(summary: DrainSummary): void;
+}
+
 /** A message an execution received: enough to change its visibility. */
 export interface ReceivedReceipt {
   queueUrl: string;
@@ -78,6 +88,7 @@ export class LocalWorkflow {
   readonly #running = new Map<string, { startDate: string }>();
   /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
   #pendingContinuation: Record<string, unknown> | undefined;
+  readonly #observers = new Set<WorkflowObserver>();
   /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
   readonly #received: ReceivedReceipt[] = [];
   /** Receives not yet answered (and handed on), so that an abort can wait for them. */
@@ -93,6 +104,22 @@ export class LocalWorkflow {
     this.#overrides = {};
     for (const [name, state] of taskStates(definition)) {
       this.#overrides[name] = this.#taskFor(name, state, handlers, timeouts);
+    }
+  }
+
+  /** Calls `observer` for every execution from now on; returns a function that stops it. */
+  observe(observer: WorkflowObserver): () => void {
+    this.#observers.add(observer);
+    return () => this.#observers.delete(observer);
+  }
+
+  #notify(call: (observer: WorkflowObserver) => void): void {
+    for (const observer of this.#observers) {
+      try {
+        call(observer);
+      } catch {
+        // an observer's fault is its own: the execution goes on
+      }
     }
   }
 
@@ -138,7 +165,8 @@ export class LocalWorkflow {
       stateTransitions: 0,
       durationMs: 0,
     };
-    const counting = countEvents(execution.eventLogs as AsyncIterable<EventLog>, summary);
+    const events = tap(execution.eventLogs as AsyncIterable<EventLog>, (event) => this.#notify((o) => o.event?.(executionArn, event)));
+    const counting = countEvents(events, summary);
     try {
       const output = (await execution.result) as { received?: number } | undefined;
       // The drain's own count (DrainComplete outputs $.drain); a skipped drain outputs its input.
@@ -159,6 +187,7 @@ export class LocalWorkflow {
     await counting;
     summary.continued = this.#pendingContinuation !== undefined;
     summary.durationMs = Date.now() - started;
+    this.#notify((o) => o.finished?.(summary));
     return summary;
   }
 
@@ -306,6 +335,14 @@ async function callSqs(call: () => Promise<{ $metadata?: unknown }>): Promise<un
   } catch (error) {
     const { name = "Error", message = String(error) } = error as Error;
     throw namedError(`Sqs.${name}`, message);
+  }
+}
+
+/** Passes each event to `seen` as it goes by: the event log can be iterated only once. */
+async function* tap<T>(events: AsyncIterable<T>, seen: (event: T) => void): AsyncIterable<T> {
+  for await (const event of events) {
+    seen(event);
+    yield event;
   }
 }
 

@@ -26,6 +26,8 @@ const ROWS: Row[] = [
   ["start", [], 2, /^set both AIRTABLE_TOKEN and AIRTABLE_BASE_ID/, { AIRTABLE_TOKEN: "patX" }],
   ["start", ["--airtable-rps", "9"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "9"$/],
   ["start", ["--airtable-rps", "-2"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "-2"$/],
+  ["start", ["--console-port", "abc"], 2, /^--console-port must be an integer from 0 to 65535, not "abc"$/],
+  ["start", ["--console-port", "0", "--no-console"], 2, /^give --console-port or --no-console, not both$/],
   // publish
   ["publish", ["--count", "-3"], 2, /^--count must be an integer from 1 to 100,000, not "-3"$/],
   ["publish", ["--count", "0"], 2, /^--count must be an integer from 1 to 100,000, not "0"$/],
@@ -44,7 +46,10 @@ const ROWS: Row[] = [
   ["run-once", ["--airtable-rps", "0"], 2, /^--airtable-rps must be a whole number/],
   ["run-once", ["--sqs-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(SQS\): run `npm start` first$/],
   // dlq
-  ["dlq", [], 2, /^give a command: list, redrive or delete/],
+  ["dlq", [], 2, /^give a command: list, redrive, delete or resend/],
+  ["dlq", ["resend"], 2, /^resend needs --id ID \(one dead letter\) and --file F/],
+  ["dlq", ["resend", "--id", "x", "--file", "/nonexistent/edited.json"], 2, /^cannot read --file \/nonexistent\/edited.json: ENOENT$/],
+  ["dlq", ["resend", "--id", "x", "--all"], 2, /^--all goes with delete, not resend$/],
   ["dlq", ["purge"], 2, /^unknown command "purge"/],
   ["dlq", ["list", "--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
   ["dlq", ["list", "--max", "3"], 2, /^--max goes with redrive, not list$/],

@@ -3,6 +3,7 @@
  * the donations queue, or deletes the ones a person decides to drop. The operations themselves live in
  * `../dead-letters.ts` (the web console calls the same ones); this file parses flags, asks, and prints.
  */
+import { readFile } from "node:fs/promises";
 import { createInterface } from "node:readline/promises";
 import { GetQueueAttributesCommand, type SQSClient, StartMessageMoveTaskCommand } from "@aws-sdk/client-sqs";
 import {
@@ -14,6 +15,7 @@ import {
   listDeadLetters,
   redriveDeadLetters,
   resolveDeadLetterQueues,
+  sendEditedBody,
   DEAD_LETTER_TIMINGS,
 } from "../dead-letters";
 import {
@@ -58,6 +60,11 @@ Commands:
     --error NAME       every message whose ErrorName is NAME (e.g. InvalidDonationEventError)
     --all              every message
     --yes              do not ask (needed when stdin is not a terminal)
+  resend               sends an edited body to the donations queue in place of one dead letter, only if it
+                       passes Validate (else nothing is sent, exit 2); the dead letter is deleted after the send.
+                       What the web console's "Edit and resend" does
+    --id ID            the dead letter to replace
+    --file F           the edited body (the file's text, sent as is)
 
 Options:
   --queue-url URL      the donations queue (env ${ENV.queueUrl}; default the local one on --sqs-port)
@@ -121,7 +128,7 @@ async function queueArn(sqs: SQSClient, queueUrl: string): Promise<string> {
   return Attributes.QueueArn;
 }
 
-const COMMANDS = ["list", "redrive", "delete"] as const;
+const COMMANDS = ["list", "redrive", "delete", "resend"] as const;
 type Command = (typeof COMMANDS)[number];
 
 /** Which flags each command takes (help and the common options go with all). */
@@ -129,6 +136,7 @@ const FLAGS_OF: Record<Command, readonly string[]> = {
   list: ["json"],
   redrive: ["id", "max", "force", "aws", "dlq-arn", "source-arn"],
   delete: ["id", "error", "all", "yes"],
+  resend: ["id", "file"],
 };
 const COMMON_FLAGS = ["queue-url", "dlq-url", "sqs-port", "help"];
 
@@ -149,6 +157,7 @@ async function main(argv: string[]): Promise<number> {
       "queue-url": { type: "string" },
       "dlq-url": { type: "string" },
       "sqs-port": { type: "string" },
+      file: { type: "string" },
     },
     true,
   );
@@ -159,7 +168,9 @@ async function main(argv: string[]): Promise<number> {
   const [command, ...extra] = positionals;
   if (!COMMANDS.includes(command as Command)) {
     throw new UsageError(
-      command === undefined ? "give a command: list, redrive or delete (see --help)" : `unknown command "${command}": use list, redrive or delete`,
+      command === undefined
+        ? "give a command: list, redrive, delete or resend (see --help)"
+        : `unknown command "${command}": use list, redrive, delete or resend`,
     );
   }
   const cmd = command as Command;
@@ -187,6 +198,11 @@ async function main(argv: string[]): Promise<number> {
   } else if (cmd === "redrive" && ids.length > 0) {
     selection = { ids };
   }
+  let edited: string | undefined;
+  if (cmd === "resend") {
+    if (ids.length !== 1 || values.file === undefined) throw new UsageError("resend needs --id ID (one dead letter) and --file F (the edited body)");
+    edited = await readEditedBody(values.file);
+  }
 
   const queueFlag = flagOrEnv(values["queue-url"], ENV.queueUrl);
   const sourceUrl =
@@ -208,6 +224,8 @@ async function main(argv: string[]): Promise<number> {
       case "redrive":
         if (values.aws) return await moveTask(queues, values["dlq-arn"], values["source-arn"], values.force === true);
         return await redrive(queues, selection, values.force === true, max);
+      case "resend":
+        return await resend(queues, ids[0]!, edited!);
     }
   } catch (error) {
     if (isConnectionRefused(error)) {
@@ -221,6 +239,26 @@ async function main(argv: string[]): Promise<number> {
 }
 
 type Queues = Awaited<ReturnType<typeof resolveDeadLetterQueues>>;
+
+/** The edited body: the file's whole text, sent as is (what the console's editor holds). */
+async function readEditedBody(file: string): Promise<string> {
+  try {
+    const body = await readFile(file, "utf8");
+    if (body.trim() === "") throw new UsageError(`${file} is empty: it should hold the edited message body`);
+    return body;
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`cannot read --file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+/** `resend`: the edited body in place of a dead letter, only if Validate passes it (what the console's Edit and resend does). */
+async function resend(queues: Queues, id: string, body: string): Promise<number> {
+  const result = await sendEditedBody(queues, id, body);
+  if (!result.sent) throw new UsageError(`not sent: Validate refuses the edited body: ${result.verdict.problems.join("; ")}`);
+  console.log(`sent as message ${result.newMessageId} to ${queues.sourceUrl} (redrive ${result.redriveCount}); ${id} removed from the dead-letter queue`);
+  return 0;
+}
 
 async function list(queues: Queues, json: boolean): Promise<number> {
   const { letters, slowToReappear } = await listDeadLetters(queues);

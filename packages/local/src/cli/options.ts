@@ -30,6 +30,10 @@ export const CLI_DEFAULTS = {
   table: DEFAULT_TABLE_NAME,
   /** The emulator's bearer token: not a secret, printed at start. */
   localToken: DEFAULT_TOKEN,
+  /** The web console `npm start` serves (`--console-port`, `--no-console`). */
+  consolePort: 9326,
+  /** The console's execution history: it survives a restart of `npm start`. */
+  consoleDataDir: ".local/console",
   /** How often `npm start` starts an execution (the deployed schedule is minutes; locally, quicker feedback). */
   everySeconds: 10,
   /** Sample donations `npm run publish` sends without --file. */
@@ -56,6 +60,7 @@ export const ENV = {
   airtablePort: "AIRTABLE_EMULATOR_PORT",
   localToken: "AIRTABLE_LOCAL_TOKEN",
   everySeconds: "DRAIN_EVERY_SECONDS",
+  consolePort: "CONSOLE_PORT",
   /** An SQS server that is already running (the SDK reads it too). */
   sqsEndpoint: "AWS_ENDPOINT_URL_SQS",
   queueUrl: "QUEUE_URL",

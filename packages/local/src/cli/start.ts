@@ -15,12 +15,14 @@ import {
   ENV,
   flagOrEnv,
   fromRoot,
+  UsageError,
   parseCommandLine,
+  parsePort,
   parsePositiveSeconds,
   runCommand,
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
-import { SERVER_FLAGS, emulatorConfigFor, localServersFrom } from "./servers";
+import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
 import { DrainLock, startDrainControl } from "../drain-lock";
 
 const USAGE = `Usage: npm start -- [options]
@@ -37,6 +39,9 @@ ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5 requests/s limit on), and the dra
                       default: the stack's airtableRequestsPerSecond, 4)
   --every SECONDS     start an execution this often (env ${ENV.everySeconds}; default ${CLI_DEFAULTS.everySeconds});
                       a tick that comes while one still runs is skipped
+  --console-port N    the web console's port (env ${ENV.consolePort}; default ${CLI_DEFAULTS.consolePort}; 0 = any free port);
+                      its history is kept in ${CLI_DEFAULTS.consoleDataDir}
+  --no-console        do not serve the web console
   -h, --help          show this help
 
 Environment:
@@ -95,10 +100,33 @@ function showProgress(pipeline: LocalPipeline): () => void {
   };
 }
 
+/**
+ * The web console beside the pipeline (loaded only when wanted). A console that cannot start (its port taken by
+ * another `npm start`, say) is said in one line, and the pipeline runs without it.
+ */
+async function startWebConsole(pipeline: LocalPipeline, definition: unknown, port: number, choice: ServerChoice) {
+  const { startPipelineConsole } = await import("@fundraise-sync/console");
+  const connection =
+    choice.sqsEndpoint !== undefined
+      ? `--queue-url ${pipeline.queueUrls.source}`
+      : choice.sqsPort !== CLI_DEFAULTS.sqsPort
+        ? `--sqs-port ${new URL(pipeline.sqsEndpoint).port}`
+        : "";
+  try {
+    return await startPipelineConsole({ pipeline, definition, port, dir: fromRoot(CLI_DEFAULTS.consoleDataDir), commands: { connection } });
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `port ${port} is taken (another \`npm start\`?)` : (error as Error).message;
+    console.log(`console:  not started: ${reason}; --console-port N picks another port, --no-console goes without`);
+    return undefined;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     ...SERVER_FLAGS,
     every: { type: "string" },
+    "console-port": { type: "string" },
+    "no-console": { type: "boolean" },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -106,6 +134,13 @@ async function main(argv: string[]): Promise<number> {
   }
   const { choice, airtablePort, token, tableName, airtableRequestsPerSecond } = localServersFrom(values);
   const everyText = flagOrEnv(values.every, ENV.everySeconds);
+  if (values["no-console"] && values["console-port"] !== undefined) throw new UsageError("give --console-port or --no-console, not both");
+  const consolePortText = flagOrEnv(values["console-port"], ENV.consolePort);
+  const consolePort = values["no-console"]
+    ? undefined
+    : consolePortText === undefined
+      ? CLI_DEFAULTS.consolePort
+      : parsePort(consolePortText, values["console-port"] !== undefined ? "--console-port" : ENV.consolePort);
   const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
 
   const { startLocalPipeline, synthesizeWorkflowCached } = await loadPipeline();
@@ -150,6 +185,8 @@ async function main(argv: string[]): Promise<number> {
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
   console.log(`  share:  ${pipeline.requestsPerSecond} of the base's 5 requests/s (--airtable-rps), 10 records per request`);
+  const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice);
+  if (webConsole) console.log(`console:  ${webConsole.url} (history in ${CLI_DEFAULTS.consoleDataDir})`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
@@ -256,6 +293,7 @@ async function main(argv: string[]): Promise<number> {
         if (backlog !== undefined && backlog > 0) console.log(`backlog ${backlog}: still in the queue, drained by the next start`);
         await control.close();
         drainLock.release();
+        await webConsole?.close();
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
         console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in .local/ for the next start` : ""}`);

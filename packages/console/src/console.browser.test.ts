@@ -1,0 +1,223 @@
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { ErrorName, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
+import { listDeadLetters } from "@fundraise-sync/local/dead-letters";
+import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
+import { donationRecords } from "@fundraise-sync/local/testing";
+import { type Browser, type Page, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stateActivity } from "./events";
+import type { AslDefinition } from "./graph";
+import { startPipelineConsole } from "./index";
+import { retryingStates, waitingStates } from "./test-support";
+
+/**
+ * End to end, as a person uses it: the real pipeline (SQS server, emulator, the synthesized drain) with the console,
+ * driven in headless Chromium. Executions are started by the test (not on a timer) so each step is deterministic;
+ * the test waits on what the page exposes (`data-status`, `data-connection`, …), never on time.
+ * State names are read from the definition and from the DLQ's reasons: nothing here names today's states.
+ */
+const CHROMIUM = "/usr/bin/chromium";
+const haveChromium = existsSync(CHROMIUM);
+if (!haveChromium) console.warn(`console browser tests SKIPPED: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it)`);
+
+/** Screenshots land here (git-ignored): look at them. */
+const SHOTS = path.resolve(".tmp/console-screenshots");
+
+describe.skipIf(!haveChromium)("the console in Chromium", () => {
+  const workflow = inject("workflow");
+  const definition = workflow.definition as unknown as AslDefinition;
+  let pipeline: LocalPipeline;
+  let server: Awaited<ReturnType<typeof startPipelineConsole>>;
+  let dir: string;
+  let browser: Browser;
+  let page: Page;
+  const invalidBody = JSON.stringify({ Id: "not-a-guid", DonationAmount: -5 });
+  const queues = () => ({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter });
+
+  const startConsole = () => startPipelineConsole({ pipeline, definition, port: 0, dir, pollMs: 200 });
+
+  beforeAll(async () => {
+    await mkdir(SHOTS, { recursive: true });
+    dir = await mkdtemp(path.join(tmpdir(), "console-e2e-"));
+    pipeline = await startLocalPipeline({
+      workflow,
+      sqsPort: 0,
+      emulator: { port: 0, rateLimit: false },
+      airtableRequestsPerSecond: 5,
+      retryIntervalOverrides: retryingStates(definition, 50),
+      waitTimeOverrides: waitingStates(definition, 20),
+    });
+    server = await startConsole();
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run", "--disable-sync"],
+    });
+    console.log(`console browser tests: Chromium ${browser.version()}`);
+    page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.setDefaultTimeout(30_000);
+    page.on("pageerror", (error) => console.error(`page error: ${error.message}`));
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    await pipeline?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  const live = () => page.locator('[data-connection="live"]').waitFor();
+  const tab = (name: RegExp) => page.getByRole("tab", { name }).click();
+
+  it("shows valid, invalid and 429-retried donations live: the path lit, the failed state, every retry's error", async () => {
+    // Arrange
+    await page.goto(server.url);
+    await live();
+    pipeline.emulator!.faults.failNext(1, { status: 429 });
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(3));
+    await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: invalidBody }));
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+    const name = summary.executionArn.split(":").pop()!;
+
+    // Assert: the page was told, without a reload
+    await page.locator(`tr[data-execution="${name}"][data-status="SUCCEEDED"]`).waitFor();
+    expect(summary).toMatchObject({ received: 4, written: 3, deadLettered: 1, retried: 1 });
+    await page.locator(`[data-shown-execution="${name}"]`).waitFor();
+    await page.locator(`[data-state="${definition.StartAt}"][data-status="succeeded"]`).waitFor();
+    // The state that refused the invalid message (as its DLQ entry says) is marked failed.
+    const { letters } = await listDeadLetters(queues());
+    const letter = letters.find((candidate) => candidate.body === invalidBody)!;
+    expect(letter.failedState).toBeDefined();
+    await page.locator(`[data-state="${letter.failedState}"][data-status="failed"]`).waitFor();
+    // The state that met the 429 (retried by a Retry rule, or reported in its output and waited out) says so on its
+    // node, and the timeline shows that retry's error.
+    const events = (await server.history.events(name))!;
+    const met = events.find((event) => event.error === ErrorName.AirtableRateLimited || event.reported?.some((error) => error.error === ErrorName.AirtableRateLimited))!;
+    await expect(page.locator(`[data-state="${met.state}"]`).textContent()).resolves.toMatch(/1 (retried|error) here/);
+    await page.locator(`.tl-fail[data-error^="${ErrorName.AirtableRateLimited}"]`).first().waitFor();
+    // A state nothing went through stays unlit.
+    expect(await page.locator('[data-state][data-status="not-run"]').count()).toBeGreaterThan(0);
+    // The queue chips are live too: both queues drained of this batch, one dead letter.
+    await page.locator('[data-queue="source"][data-visible="0"][data-in-flight="0"]').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, "1-graph-and-executions.png") });
+    // The README's picture (docs/console.png): the failed state in view.
+    await page.locator(`[data-state="${letter.failedState}"]`).scrollIntoViewIfNeeded();
+    await page.screenshot({ path: path.join(SHOTS, "readme.png") });
+  });
+
+  it("finds the invalid donation in the DLQ with its reason, redrives it (forced), and shows the CLI command", async () => {
+    // Arrange
+    await tab(/Dead letters/);
+    const card = page.locator(`li.letter[data-error-name="${ErrorName.InvalidDonationEvent}"]`);
+    await card.waitFor();
+    await expect(card.locator(".cause").textContent()).resolves.toContain("DonationAmount");
+    const id = (await card.getAttribute("data-message-id"))!;
+
+    // Act
+    await card.getByRole("checkbox", { name: `Select ${id}` }).check();
+    await page.getByLabel("also those that cannot pass Validate").check();
+    await page.getByRole("button", { name: "Redrive", exact: true }).click();
+
+    // Assert
+    const result = page.locator('[role="status"][data-action="redrive"]');
+    await result.waitFor();
+    expect(await result.getAttribute("data-ok")).toBe("true");
+    await expect(result.textContent()).resolves.toContain(`npm run dlq -- redrive --id ${id} --force`);
+    await page.locator('[data-queue="source"][data-visible="1"]').waitFor();
+    // Redriven unchanged, it fails again: back in the DLQ as a new message.
+    await page.locator(`li.letter[data-message-id="${id}"]`).waitFor({ state: "detached" });
+    await pipeline.workflow.execute();
+    await page.locator(`li.letter[data-error-name="${ErrorName.InvalidDonationEvent}"]:not([data-message-id="${id}"])`).waitFor();
+    await page.screenshot({ path: path.join(SHOTS, "2-dead-letters.png") });
+  });
+
+  it("edits and resends it: Validate's verdict first, nothing sent while invalid, then written to Airtable", async () => {
+    // Arrange
+    const card = page.locator(`li.letter[data-error-name="${ErrorName.InvalidDonationEvent}"]`);
+    await card.getByRole("button", { name: "Edit and resend" }).click();
+    const editor = card.getByLabel("Edited body");
+    const send = card.getByRole("button", { name: "Send edited body" });
+
+    // Act 1: still invalid
+    await editor.fill(JSON.stringify({ Id: "still-not-a-guid" }));
+    await card.getByRole("button", { name: "Check with Validate" }).click();
+
+    // Assert 1
+    await card.locator('[data-verdict="invalid"]').waitFor();
+    expect(await send.isDisabled()).toBe(true);
+
+    // Act 2: corrected
+    const fixed = sampleDonation();
+    await editor.fill(serializeDonationEvent(fixed));
+    await card.getByRole("button", { name: "Check with Validate" }).click();
+    await card.locator('[data-verdict="valid"]').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, "3-edit-and-resend.png") });
+    await send.click();
+
+    // Assert 2
+    const result = page.locator('[role="status"][data-action="resend"][data-ok="true"]');
+    await result.waitFor();
+    await expect(result.textContent()).resolves.toContain("npm run dlq -- resend --id");
+    await page.getByText("The dead-letter queue is empty.").waitFor();
+    await pipeline.workflow.execute();
+    expect(donationRecords(pipeline).some((record) => record.fields.Id === fixed.Id)).toBe(true);
+
+    // The message's story: where it ended, and its redrive and resend
+    await tab(/Message story/);
+    await page.getByLabel("Event Id or SQS MessageId").fill(fixed.Id);
+    await page.getByRole("button", { name: "Find" }).click();
+    await page.locator('[data-ended="written"]').waitFor();
+    const story = page.locator(`[data-story="${fixed.Id}"]`);
+    await expect(story.textContent()).resolves.toMatch(/resend/);
+    await expect(story.textContent()).resolves.toMatch(/redrive/);
+    await page.screenshot({ path: path.join(SHOTS, "4-message-story.png"), fullPage: true });
+  });
+
+  it("catches up after a reload in the middle of an execution", async () => {
+    // Arrange: slow Airtable writes keep the execution running for a while
+    await tab(/Executions/);
+    pipeline.emulator!.faults.add({ latencyMs: 1500, operation: "write", times: 2 });
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(2));
+    const running = pipeline.workflow.execute();
+    const row = page.locator('tr[data-status="RUNNING"]');
+    await row.waitFor();
+    const name = (await row.getAttribute("data-execution"))!;
+    await page.locator(`[data-shown-execution="${name}"]`).waitFor();
+    await page.locator('.node[data-status="running"]').first().waitFor();
+
+    // Act
+    await page.reload();
+    await live();
+
+    // Assert: the same execution, still followed, and at its end every state's status as the history has it
+    await page.locator(`[data-shown-execution="${name}"]`).waitFor();
+    await running;
+    await page.locator(`tr[data-execution="${name}"][data-status="SUCCEEDED"]`).waitFor();
+    const activity = stateActivity((await server.history.events(name))!);
+    for (const [state, { status }] of Object.entries(activity)) {
+      await page.locator(`[data-state="${state}"][data-status="${status}"]`).waitFor();
+    }
+  });
+
+  it("keeps the history across a restart of the console", async () => {
+    // Arrange
+    const names = server.history.list().filter((entry) => !entry.idle).map((entry) => entry.name);
+    await server.close();
+
+    // Act
+    server = await startConsole();
+    await page.goto(server.url);
+    await live();
+
+    // Assert
+    for (const name of names) await page.locator(`tr[data-execution="${name}"]`).waitFor();
+    await tab(/Records/);
+    await page.locator("tr[data-record]").first().waitFor();
+    expect(await page.locator("tr[data-record]").count()).toBe(donationRecords(pipeline).length);
+    await page.screenshot({ path: path.join(SHOTS, "5-records.png") });
+  });
+});

@@ -1,0 +1,152 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { ErrorName, SqsEventBus, sampleDonations } from "@fundraise-sync/core";
+import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
+import { donationRecords } from "@fundraise-sync/local/testing";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { stateActivity } from "./events";
+import type { AslDefinition } from "./graph";
+import { History } from "./history";
+import { retryingStates, waitingStates } from "./test-support";
+
+/**
+ * The history as the console builds it from the real synthesized drain executed locally: real SQS server, real
+ * emulator, real handlers. Retry waits are shortened for every state that retries (read from the definition).
+ */
+describe("History fed by the local runtime", () => {
+  const workflow = inject("workflow");
+  let pipeline: LocalPipeline;
+  let dir: string;
+  let history: History;
+  let stop: () => void;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), "console-history-"));
+    pipeline = await startLocalPipeline({
+      workflow,
+      sqsPort: 0,
+      emulator: { port: 0, rateLimit: false },
+      airtableRequestsPerSecond: 5,
+      retryIntervalOverrides: retryingStates(workflow.definition as unknown as AslDefinition, 20),
+      waitTimeOverrides: waitingStates(workflow.definition as unknown as AslDefinition, 20),
+    });
+    history = await History.open({ dir });
+    stop = pipeline.workflow.observe(history.observer());
+  });
+  afterAll(async () => {
+    stop?.();
+    await history?.close();
+    await pipeline?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const invalidBody = JSON.stringify({ Id: "not-a-guid", DonationAmount: -5 });
+  let valid: ReturnType<typeof sampleDonations>;
+  let summary: Awaited<ReturnType<LocalPipeline["workflow"]["execute"]>>;
+  let invalidMessageId: string;
+
+  beforeAll(async () => {
+    valid = sampleDonations(3);
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(valid);
+    invalidMessageId = (await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: invalidBody }))).MessageId!;
+    pipeline.emulator!.faults.failNext(1, { status: 429 });
+    summary = await pipeline.workflow.execute();
+  });
+
+  it("lists the execution with its summary", () => {
+    const [entry] = history.list();
+    expect(entry).toMatchObject({ executionArn: summary.executionArn, status: "SUCCEEDED", idle: false, summary });
+    expect(summary).toMatchObject({ received: 4, written: 3, deadLettered: 1, retried: 1 });
+  });
+
+  it("keeps every retry's error and the catch, with the Map iteration index", async () => {
+    // Act
+    const events = (await history.events(history.list()[0]!.name))!;
+
+    // Assert: the one 429 shows once, whether the state machine retried it (StateFailed) or the state reported it in
+    // its output and waited it out
+    const failed = events.filter((event) => event.type === "StateFailed" && event.error === ErrorName.AirtableRateLimited);
+    const reported = events.flatMap((event) => event.reported ?? []).filter((error) => error.error === ErrorName.AirtableRateLimited);
+    expect(failed.length + reported.length).toBe(1);
+    expect([...failed.map((event) => event.cause), ...reported.map((error) => error.cause)][0]).toContain("429");
+    const caught = events.find((event) => event.type === "StateCaught")!;
+    expect(caught.index).toBeTypeOf("number");
+    expect(caught.messageIds).toEqual([invalidMessageId]);
+    const failure = events.find((event) => event.type === "StateFailed" && event.state === caught.state && event.index === caught.index)!;
+    expect(failure.error).toBe(ErrorName.InvalidDonationEvent);
+    expect(failure.cause).toContain("DonationAmount");
+  });
+
+  it("counts what each state did, and the counters agree with the summary", async () => {
+    const events = (await history.events(history.list()[0]!.name))!;
+    const activity = stateActivity(events);
+    const totals = Object.values(activity);
+    expect(totals.every((state) => state.inNow === 0)).toBe(true);
+    const retries = events.filter((event) => event.type === "StateRetried").length;
+    expect(totals.reduce((sum, state) => sum + state.retried, 0)).toBe(retries);
+    // Step Functions bills each state entered and each retry: the summary counts the same.
+    expect(totals.reduce((sum, state) => sum + state.entered, 0) + retries).toBe(summary.stateTransitions);
+    // The state that caught the invalid message failed once and passed the three valid ones.
+    const caught = events.find((event) => event.type === "StateCaught")!;
+    expect(activity[caught.state!]).toMatchObject({ status: "failed", failed: 1, passed: 3 });
+  });
+
+  it("finds the records the pipeline wrote in its own outputs, with their fields", () => {
+    // Act
+    const records = history.records();
+
+    // Assert: the same records the emulator holds
+    const stored = donationRecords(pipeline);
+    expect(records.map((record) => record.recordId).sort()).toEqual(stored.map((record) => record.id).sort());
+    for (const record of records) {
+      const original = stored.find((candidate) => candidate.id === record.recordId)!;
+      expect(record.eventId).toBe(original.fields.Id);
+      expect(record.fields).toMatchObject(original.fields);
+    }
+  });
+
+  it("tells a message's story by event Id and by MessageId", async () => {
+    // Act
+    const byEvent = await history.story(valid[0]!.Id);
+    const byMessage = await history.story(invalidMessageId);
+
+    // Assert
+    expect(byEvent.executions).toHaveLength(1);
+    expect(byEvent.records.map((record) => record.eventId)).toEqual([valid[0]!.Id]);
+    expect(new Set(byEvent.executions[0]!.events.map((event) => event.state)).size).toBeGreaterThan(2);
+    expect(byMessage.records).toEqual([]);
+    expect(byMessage.executions[0]!.events.some((event) => event.type === "StateCaught")).toBe(true);
+  });
+
+  it("survives a restart: a new History on the same folder has the executions and their events", async () => {
+    // Arrange
+    await history.flush();
+    const before = history.list()[0]!;
+
+    // Act
+    const reopened = await History.open({ dir });
+
+    // Assert
+    expect(reopened.list().map((entry) => entry.name)).toContain(before.name);
+    const events = await reopened.events(before.name);
+    expect(events).toHaveLength(before.eventCount);
+    expect((await reopened.story(valid[1]!.Id)).records).toHaveLength(1);
+    await reopened.close();
+  });
+
+  it("drops idle executions beyond its limit, keeping the busy ones", async () => {
+    // Arrange
+    const small = await History.open({ dir: await mkdtemp(path.join(tmpdir(), "console-history-idle-")), maxIdle: 2 });
+    const unobserve = pipeline.workflow.observe(small.observer());
+
+    // Act: four executions that find the queue empty
+    for (let run = 0; run < 4; run++) await pipeline.workflow.execute();
+    unobserve();
+
+    // Assert
+    expect(small.list().filter((entry) => entry.idle)).toHaveLength(2);
+    await small.close();
+  });
+});
