@@ -6,13 +6,17 @@ import { startAirtableEmulator, type AirtableEmulator } from "./server";
 import { call, donationFields, TABLE_PATH } from "./test-support";
 
 /** A raw request with exactly these headers (fetch will not send a forged Host). */
-function raw(url: string, method: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+function raw(
+  url: string,
+  method: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     const req = request(url, { method, headers }, (res) => {
       let body = "";
       res.setEncoding("utf8");
       res.on("data", (chunk: string) => (body += chunk));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
     });
     req.on("error", reject);
     req.end();
@@ -71,6 +75,39 @@ describe("the emulator's admin paths refuse other sites (CSRF, DNS rebinding)", 
     const script = await raw(`${emulator.url}/__emulator/reset?all=1`, "POST", { host });
     expect([own.status, localhost.status, script.status]).toEqual([200, 200, 200]);
     expect(recordCount()).toBe(0);
+  });
+});
+
+describe("the emulator's records API keeps donors' data on the machine", () => {
+  let emulator: AirtableEmulator;
+  let host: string;
+  const auth = { authorization: "Bearer patLocalDevToken.fundraise-sync" };
+  beforeEach(async () => {
+    emulator = await startAirtableEmulator({ port: 0, rateLimit: false });
+    host = `127.0.0.1:${emulator.port}`;
+    await call(emulator, "POST", TABLE_PATH, { body: { records: [{ fields: donationFields() }] } });
+  });
+  afterEach(() => emulator.close());
+
+  it("refuses a read through a rebound Host name (DNS rebinding)", async () => {
+    // Act
+    const reply = await raw(`${emulator.url}${TABLE_PATH}`, "GET", { ...auth, host: `evil.example:${emulator.port}` });
+
+    // Assert
+    expect(reply.status).toBe(403);
+    expect(reply.body).not.toContain("recordId");
+    expect(reply.body).not.toMatch(/"records"/);
+  });
+
+  it("grants no CORS read to a page of another site, and grants it to a page served from loopback", async () => {
+    // Act
+    const foreign = await raw(`${emulator.url}${TABLE_PATH}`, "GET", { ...auth, host, origin: "https://evil.example" });
+    const local = await raw(`${emulator.url}${TABLE_PATH}`, "GET", { ...auth, host, origin: "http://localhost:3000" });
+
+    // Assert: a browser withholds a reply without the grant from the page that asked
+    expect(foreign.headers["access-control-allow-origin"]).toBeUndefined();
+    expect(local.headers["access-control-allow-origin"]).toBe("http://localhost:3000");
+    expect(local.status).toBe(200);
   });
 });
 

@@ -92,8 +92,8 @@ export interface AirtableEmulator {
 }
 
 const ADMIN_PREFIX = "/__emulator";
+// No allow-origin here: only a page served from this machine's loopback may read the records (see allowLoopbackPage).
 const CORS_HEADERS = {
-  "access-control-allow-origin": "*",
   "access-control-allow-headers":
     "authorization,content-length,content-type,user-agent,x-airtable-application-id,x-airtable-user-agent,x-api-version,x-requested-with",
   "access-control-allow-methods": "DELETE,GET,OPTIONS,PATCH,POST,PUT",
@@ -149,6 +149,21 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
     ...headers,
   });
   res.end(text);
+}
+
+/** Grants CORS to a page served from a loopback origin (a local app using airtable.js in the browser), and to no other. */
+function allowLoopbackPage(req: IncomingMessage, res: ServerResponse): void {
+  const origin = req.headers.origin;
+  if (origin === undefined) return;
+  try {
+    const { hostname, protocol } = new URL(origin);
+    if (protocol === "http:" && ["127.0.0.1", "localhost", "[::1]"].includes(hostname)) {
+      res.setHeader("access-control-allow-origin", origin);
+      res.setHeader("vary", "Origin");
+    }
+  } catch {
+    // "null" or garbage: no grant
+  }
 }
 
 /** Resolves after `ms`, or early when the client goes away. */
@@ -497,6 +512,16 @@ export async function startAirtableEmulator(options: AirtableEmulatorOptions = {
       });
       return;
     }
+    // The records are donors' personal data: a DNS-rebinding page (a foreign Host) gets nothing, and a page from
+    // another site cannot read a reply (no CORS grant), while a local app (any loopback origin) and scripts can.
+    const foreignHost = guard!.check({ method: "GET", headers: req.headers });
+    if (foreignHost) {
+      req.resume();
+      logger.warn(`${req.method} ${url.pathname}: ${foreignHost}`);
+      sendJson(res, 403, { error: { type: "FORBIDDEN", message: foreignHost } });
+      return;
+    }
+    allowLoopbackPage(req, res);
     if (req.method === "OPTIONS") {
       req.resume();
       res.writeHead(204, CORS_HEADERS).end();
