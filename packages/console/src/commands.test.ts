@@ -4,11 +4,12 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { DeadLetterAttribute, ErrorName, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
+import { sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { queueDepth } from "@fundraise-sync/local/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { type CommandContext, Commands, shellQuote } from "./commands";
+import { sendInvalidDeadLetter } from "./test-support";
 
 const run = promisify(execFile);
 
@@ -32,14 +33,7 @@ describe("the CLI commands the console shows", () => {
 
   let letterId: string;
   beforeEach(async () => {
-    const { MessageId } = await pipeline.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: pipeline.queueUrls.deadLetter,
-        MessageBody: '{"Id":"not-a-guid"}',
-        MessageAttributes: { [DeadLetterAttribute.ErrorName]: { DataType: "String", StringValue: ErrorName.InvalidDonationEvent } },
-      }),
-    );
-    letterId = MessageId!;
+    letterId = await sendInvalidDeadLetter(pipeline);
   });
 
   const shell = (command: string) => run("sh", ["-c", command], { cwd: process.cwd(), env: { ...process.env, CI: "1" } });

@@ -1,3 +1,5 @@
+import type { AslRetrier } from "../../../stacks/timing";
+
 /**
  * The drain's graph, converted from the synthesized ASL definition (never a hand-kept copy): one node per state, a
  * Map's or Parallel's states nested inside it, an edge per transition labelled with what takes it (a Choice rule's
@@ -32,14 +34,8 @@ export interface AslStateLike {
 
 export type AslChoiceRule = Record<string, unknown> & { Next?: string };
 
-export interface AslRetrier {
-  ErrorEquals: string[];
-  IntervalSeconds?: number;
-  MaxAttempts?: number;
-  BackoffRate?: number;
-  MaxDelaySeconds?: number;
-  JitterStrategy?: string;
-}
+/** A Retry rule: the stack's own type, so the console and the worst-case arithmetic read retriers alike. */
+export type { AslRetrier };
 
 /** One retry rule as the graph shows it on its state. */
 export interface RetryRule {

@@ -2,13 +2,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { DeadLetterAttribute, ErrorName } from "@fundraise-sync/core";
+import { ErrorName } from "@fundraise-sync/core";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { queueDepth } from "@fundraise-sync/local/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
 import { buildPage, type PageBundle } from "./build";
 import { startPipelineConsole } from "./index";
+import { sendInvalidDeadLetter } from "./test-support";
 
 /** A raw HTTP request with exactly these headers (fetch will not forge a Host). */
 function send(url: string, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string; headers: Record<string, unknown> }> {
@@ -52,15 +52,7 @@ describe("the console server", () => {
 
   let letterId: string;
   beforeEach(async () => {
-    // One dead letter, as the state machine writes them.
-    const { MessageId } = await pipeline.sqs.send(
-      new SendMessageCommand({
-        QueueUrl: pipeline.queueUrls.deadLetter,
-        MessageBody: '{"Id":"not-a-guid"}',
-        MessageAttributes: { [DeadLetterAttribute.ErrorName]: { DataType: "String", StringValue: ErrorName.InvalidDonationEvent } },
-      }),
-    );
-    letterId = MessageId!;
+    letterId = await sendInvalidDeadLetter(pipeline);
   });
   const deleteBody = () => JSON.stringify({ ids: [letterId] });
   const dlqDepth = () => queueDepth(pipeline.sqs, pipeline.queueUrls.deadLetter);

@@ -1,3 +1,6 @@
+import { SendMessageCommand } from "@aws-sdk/client-sqs";
+import { DeadLetterAttribute, ErrorName } from "@fundraise-sync/core";
+import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
 import type { AslDefinition } from "./graph";
 
 /**
@@ -27,4 +30,16 @@ export function waitingStates(definition: AslDefinition, ms: number): Record<str
   };
   visit(definition);
   return found;
+}
+
+/** Puts one dead letter in the pipeline's DLQ, as the state machine writes an invalid message; returns its MessageId. */
+export async function sendInvalidDeadLetter(pipeline: LocalPipeline): Promise<string> {
+  const { MessageId } = await pipeline.sqs.send(
+    new SendMessageCommand({
+      QueueUrl: pipeline.queueUrls.deadLetter,
+      MessageBody: '{"Id":"not-a-guid"}',
+      MessageAttributes: { [DeadLetterAttribute.ErrorName]: { DataType: "String", StringValue: ErrorName.InvalidDonationEvent } },
+    }),
+  );
+  return MessageId!;
 }
