@@ -33,6 +33,7 @@ export const StateName = {
   DeleteInvalidMessage: "DeleteInvalidMessage",
   InvalidMessageDeadLettered: "InvalidMessageDeadLettered",
   KeepInvalidMessageQueued: "KeepInvalidMessageQueued",
+  KeepUnvalidatedMessageQueued: "KeepUnvalidatedMessageQueued",
   // Once per round:
   AnyMessages: "AnyMessages",
   CollectRound: "CollectRound",
@@ -76,8 +77,16 @@ export const LAMBDA_SERVICE_ERRORS = [
  */
 export const RetryPolicy = {
   lambdaService: { errors: LAMBDA_SERVICE_ERRORS, interval: Duration.seconds(2), maxAttempts: 6, backoffRate: 2 },
-  // A function that ran out of time (it stops starting requests well before): once more, then the execution fails.
-  functionTimedOut: { errors: ["Sandbox.Timedout", sfn.Errors.TIMEOUT], interval: Duration.seconds(2), maxAttempts: 1 },
+  // A function that ran out of time: once more. Lambda reports it as `Sandbox.Timedout` in current runtimes and has
+  // reported timeouts and out-of-memory as `Lambda.Unknown` ("Handle Lambda service exceptions"); the task's own
+  // timeout is `States.Timeout`.
+  functionTimedOut: { errors: ["Sandbox.Timedout", "Lambda.Unknown", sfn.Errors.TIMEOUT], interval: Duration.seconds(2), maxAttempts: 1 },
+  // An invalid message will never become valid: a retrier that matches it first, and never retries.
+  invalidMessage: { errors: [ErrorName.InvalidDonationEvent], maxAttempts: 0 },
+  // Any other failure of a pure task (a broken bundle, a runtime fault): a few more tries, then it is caught.
+  anyOtherFailure: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 2, backoffRate: 2 },
+  // SSM could not be read at a cold start (throttled, say): only that invocation failed, so try again.
+  configurationUnavailable: { errors: [ErrorName.ConfigurationUnavailable], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 },
   // SQS calls (receive, send to DLQ, delete) are idempotent enough to retry on anything.
   queueCall: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 3, backoffRate: 2 },
 } satisfies Record<string, sfn.RetryProps>;
@@ -213,7 +222,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     // A valid message goes on as received; WriteToAirtable reads its body.
     outputPath: "$.message",
   })
-    // No retry for an invalid message: it will never become valid.
+    .addRetry(RetryPolicy.functionTimedOut)
+    .addRetry(RetryPolicy.invalidMessage)
+    .addRetry(RetryPolicy.anyOtherFailure)
+    // No retry for an invalid message: it will never become valid. Only that verdict dead-letters a message: a
+    // throttled or timed-out invoke, a broken bundle or a paused `sst dev` breakpoint says nothing about the donation.
     .addCatch(
       deadLetter(
         {
@@ -227,6 +240,18 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
         ),
         keepInvalidQueued,
       ),
+      { errors: [ErrorName.InvalidDonationEvent], resultPath: "$.failure" },
+    )
+    .addCatch(
+      new sfn.Pass(stack, StateName.KeepUnvalidatedMessageQueued, {
+        comment: "Validate itself failed (not the message): it stays queued and is validated again on redelivery.",
+        // Named for what it is, for the summary and the console; the cause stays in the execution's history.
+        parameters: {
+          MessageId: sfn.JsonPath.stringAt("$.message.MessageId"),
+          outcome: "left-for-redelivery",
+          error: sfn.JsonPath.stringAt("$.failure.Error"),
+        },
+      }),
       { errors: [sfn.Errors.ALL], resultPath: "$.failure" },
     );
 
@@ -281,6 +306,7 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     resultPath: "$.round",
   })
     .addRetry(RetryPolicy.functionTimedOut)
+    .addRetry(RetryPolicy.configurationUnavailable)
     // Wrong token, base or table: every message would fail the same way. Stop the run; messages stay queued.
     .addCatch(
       new sfn.Fail(stack, StateName.AirtableMisconfigured, {

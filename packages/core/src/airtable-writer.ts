@@ -24,6 +24,11 @@ export interface AirtableTarget {
    * retries and bisection included, fits it.
    */
   requestsPerSecond: number;
+  /**
+   * How long a 429 locks the base (Airtable: 30 s, the default). Nothing is sent to the base until it has passed.
+   * Only the local runtime's tests shorten it, together with the Wait states they shorten.
+   */
+  rateLimitPenaltyMs?: number;
 }
 
 /** The outcome of one record's upsert, in the order the records were sent. */

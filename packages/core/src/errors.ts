@@ -16,6 +16,8 @@ export const ErrorName = {
   AirtableRecordRejected: "AirtableRecordRejectedError",
   /** Airtable refused the token, base or table (401/403/404): stop the run, leave messages queued. */
   AirtableConfiguration: "AirtableConfigurationError",
+  /** SSM (where SST keeps the token and parameters) could not be read: retry; only this invocation failed. */
+  ConfigurationUnavailable: "ConfigurationUnavailableError",
   /** A setting the code needs (secret, parameter, queue URL) is missing or malformed. */
   PipelineConfiguration: "PipelineConfigurationError",
   /** An event was refused at publish time because it would not fit the queue's limits. */
@@ -64,6 +66,10 @@ export class AirtableRecordRejectedError extends AirtableResponseError {
 
 export class AirtableConfigurationError extends AirtableResponseError {
   override readonly name = ErrorName.AirtableConfiguration;
+}
+
+export class ConfigurationUnavailableError extends FundraiseSyncError {
+  override readonly name = ErrorName.ConfigurationUnavailable;
 }
 
 export class PipelineConfigurationError extends FundraiseSyncError {

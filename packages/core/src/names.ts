@@ -42,4 +42,9 @@ export const EnvName = {
   AirtableRequestTimeoutMs: "AIRTABLE_REQUEST_TIMEOUT_MS",
   /** The pipeline's share of the base's requests per second (the stage setting `airtableRequestsPerSecond`). */
   AirtableRequestsPerSecond: "AIRTABLE_REQUESTS_PER_SECOND",
+  /**
+   * How long the writer treats the base as locked after a 429 (unset: Airtable's 30 s). Never set on AWS: only the
+   * local runtime's tests, which shorten the Wait states, shorten it with them.
+   */
+  AirtableRateLimitPenaltyMs: "AIRTABLE_RATE_LIMIT_PENALTY_MS",
 } as const;

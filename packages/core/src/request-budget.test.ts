@@ -122,6 +122,35 @@ describe("RequestBudget", () => {
     expect(budget.state().recentAnswers).toEqual([clock.now()]);
   });
 
+  it("lets nothing leave before a lock carried in its state ends, and forgets the lock once it is over", async () => {
+    // Arrange: the previous invocation saw a 429; this one starts 600 ms before the base unlocks
+    const clock = manualClock();
+    const budget = new RequestBudget(4, { recentAnswers: [], lockedUntil: clock.now() + 600 }, clock);
+
+    // Act
+    const answered = await budget.take();
+    const sentAt = clock.now();
+    answered();
+
+    // Assert
+    expect(clock.sleeps).toEqual([600]);
+    expect(sentAt).toBe(1_000_600);
+    expect(budget.state()).toEqual({ recentAnswers: [sentAt] });
+  });
+
+  it("carries a lock it learns of into its state", () => {
+    // Arrange
+    const clock = manualClock();
+    const budget = new RequestBudget(4, undefined, clock);
+
+    // Act
+    budget.lock(clock.now() + 30_000);
+
+    // Assert
+    expect(budget.state().lockedUntil).toBe(clock.now() + 30_000);
+    expect(budget.lockedUntil()).toBe(clock.now() + 30_000);
+  });
+
   it.each([0, 1.5, -2])("refuses a share of %s", (rps) => {
     // Act + Assert
     expect(() => new RequestBudget(rps)).toThrow(RangeError);

@@ -7,6 +7,12 @@ import { AIRTABLE_RATE_WINDOW_MS } from "./limits";
 export interface RequestBudgetState {
   /** When Airtable answered the most recent requests (epoch ms), oldest first; only those within the last window. */
   recentAnswers: number[];
+  /**
+   * Until when Airtable refuses every request of the base (epoch ms), after a 429. Absent when it is not locked. It
+   * travels with the answers, so that whatever wakes the next invocation (a Wait state, which AWS ends up to 999 ms
+   * early because it truncates timestamps to the second; a continuation; a redelivery) sends nothing before it.
+   */
+  lockedUntil?: number;
 }
 
 /** Milliseconds since the epoch; tests inject one to move time by hand. */
@@ -40,6 +46,7 @@ export class RequestBudget {
   readonly #answers: number[];
   #inFlight = 0;
   readonly #waiting: (() => void)[] = [];
+  #lockedUntil: number | undefined;
 
   constructor(
     readonly requestsPerSecond: number,
@@ -50,6 +57,17 @@ export class RequestBudget {
       throw new RangeError(`requestsPerSecond must be a whole number >= 1, got ${requestsPerSecond}`);
     }
     this.#answers = [...state.recentAnswers].sort((a, b) => a - b);
+    this.#lockedUntil = state.lockedUntil;
+  }
+
+  /** Records that Airtable locked the base until `until` (epoch ms): {@link take} waits it out. */
+  lock(until: number): void {
+    this.#lockedUntil = Math.max(this.#lockedUntil ?? 0, until);
+  }
+
+  /** When the base unlocks (epoch ms), or undefined if it is not locked now. */
+  lockedUntil(): number | undefined {
+    return this.#lockedUntil !== undefined && this.#lockedUntil > this.clock.now() ? this.#lockedUntil : undefined;
   }
 
   /**
@@ -60,6 +78,12 @@ export class RequestBudget {
   async take(): Promise<(outcome?: { sent: boolean }) => void> {
     for (;;) {
       const now = this.clock.now();
+      // Never into a lock: the request would draw another 30 s lock, for every client of the base.
+      const locked = this.lockedUntil();
+      if (locked !== undefined) {
+        await this.clock.sleep(locked - now);
+        continue;
+      }
       this.#forgetOlderThan(now);
       if (this.#inFlight + this.#answers.length < this.requestsPerSecond) break;
       if (this.#answers.length > 0) {
@@ -84,7 +108,8 @@ export class RequestBudget {
   /** What the next invocation needs to carry on with the same budget. */
   state(): RequestBudgetState {
     this.#forgetOlderThan(this.clock.now());
-    return { recentAnswers: [...this.#answers] };
+    const lockedUntil = this.lockedUntil();
+    return { recentAnswers: [...this.#answers], ...(lockedUntil !== undefined ? { lockedUntil } : {}) };
   }
 
   #forgetOlderThan(now: number) {

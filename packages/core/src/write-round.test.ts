@@ -6,7 +6,8 @@ import { DonationField } from "./donation-fields";
 import { ErrorName } from "./errors";
 import type { ReceivedMessage } from "./queue";
 import { sampleDonation } from "./sample-donations";
-import { type Round, WritePolicy, emptyRound, writeRound } from "./write-round";
+import type { BudgetClock } from "./request-budget";
+import { type Round, type RoundWriterOptions, WritePolicy, emptyRound, writeRound } from "./write-round";
 
 let emulator: AirtableEmulator | undefined;
 afterEach(async () => {
@@ -39,6 +40,19 @@ const message = (event: DonationCreatedEvent | string): ReceivedMessage => {
   };
 };
 const firstAttempt = (messages: ReceivedMessage[]): Round => ({ ...emptyRound(), items: messages });
+
+/** A clock that moves only when the writer sleeps on it (HTTP to the emulator takes no clock time): 30 s locks, instantly. */
+function manualClock(start = Date.now()): BudgetClock {
+  let now = start;
+  return { now: () => now, sleep: async (ms) => void (now += Math.max(0, ms)) };
+}
+
+/** The options' writer, recording the clock time each request leaves at. */
+function timedWriter(options: RoundWriterOptions, clock: BudgetClock) {
+  const sentAt: number[] = [];
+  const writer = { upsert: (events: readonly DonationCreatedEvent[]) => (sentAt.push(clock.now()), options.writer.upsert(events)) };
+  return { sentAt, options: { ...options, writer, clock, deadline: Number.MAX_SAFE_INTEGER } };
+}
 const idsOf = (emulator: AirtableEmulator) => emulator.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME).map((r) => r.fields[DonationField.Id]);
 
 describe("writeRound against the Airtable emulator", () => {
@@ -119,11 +133,13 @@ describe("writeRound against the Airtable emulator", () => {
     const { emulator, options } = await writerFor({ rateLimit: false }, 4);
     const messages = Array.from({ length: 30 }, () => message(sampleDonation()));
     emulator.faults.failNext(1, { status: 429 });
+    const before = Date.now();
+    const clock = manualClock(before);
+    const timed = timedWriter(options, clock);
 
     // Act
-    const before = Date.now();
-    const paused = await writeRound(firstAttempt(messages), options);
-    const resumed = await writeRound(paused, options);
+    const paused = await writeRound(firstAttempt(messages), timed.options);
+    const resumed = await writeRound(paused, timed.options);
 
     // Assert: the 429 stopped every lane; nothing was dead-lettered
     expect(paused.deadLetter).toEqual([]);
@@ -136,14 +152,54 @@ describe("writeRound against the Airtable emulator", () => {
     expect(emulator.records(DEFAULT_BASE_ID, DEFAULT_TABLE_NAME)).toHaveLength(30);
   });
 
+  it("sends nothing before the lock ends, however early the next attempt is woken (AWS's Wait truncates to the second)", async () => {
+    // Arrange: a 429 at a time with milliseconds, then a wake-up 999 ms before it (as a truncated Wait would)
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    emulator.faults.failNext(1, { status: 429 });
+    const clock = manualClock(Date.parse("2026-12-01T10:00:00.400Z"));
+    const timed = timedWriter(options, clock);
+    const paused = await writeRound(firstAttempt([message(sampleDonation())]), timed.options);
+    const lockEnds = clock.now() + WritePolicy.rateLimitedWaitSeconds * 1000;
+    clock.sleep(Date.parse(paused.retryAt!) - clock.now() - 999);
+
+    // Act
+    const resumed = await writeRound(paused, timed.options);
+
+    // Assert: the retry time is a whole second at or after the lock's end; the second request left after it
+    expect(Date.parse(paused.retryAt!) % 1000).toBe(0);
+    expect(Date.parse(paused.retryAt!)).toBeGreaterThanOrEqual(lockEnds);
+    expect(timed.sentAt).toHaveLength(2);
+    expect(timed.sentAt[1]!).toBeGreaterThanOrEqual(lockEnds);
+    expect(resumed.written).toHaveLength(1);
+  });
+
+  it("asks to wait again, sending nothing, when woken too early to wait out the lock before its deadline", async () => {
+    // Arrange
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    emulator.faults.failNext(1, { status: 429 });
+    const clock = manualClock();
+    const timed = timedWriter(options, clock);
+    const paused = await writeRound(firstAttempt([message(sampleDonation())]), timed.options);
+
+    // Act: a continuation (or redelivery) 5 s into the lock, with 10 s left in the invocation
+    clock.sleep(5_000);
+    const again = await writeRound(paused, { ...timed.options, deadline: clock.now() + 10_000 });
+
+    // Assert
+    expect(timed.sentAt).toHaveLength(1);
+    expect(again.retryAt).toBe(paused.retryAt);
+    expect(again.pending).toHaveLength(1);
+  });
+
   it("releases messages for redelivery, never dead-letters them, when 429s outlast every attempt", async () => {
     // Arrange
     const { emulator, options } = await writerFor({ rateLimit: false }, 4);
     emulator.faults.failNext(WritePolicy.maxAttempts, { status: 429 });
     let round = firstAttempt([message(sampleDonation()), message(sampleDonation())]);
+    const { options: timedOptions } = timedWriter(options, manualClock());
 
     // Act
-    for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) round = await writeRound(round, options);
+    for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) round = await writeRound(round, timedOptions);
 
     // Assert
     expect(round).toMatchObject({ pending: [], written: [], deadLetter: [], retryAt: null, attempt: WritePolicy.maxAttempts });
@@ -163,7 +219,8 @@ describe("writeRound against the Airtable emulator", () => {
     for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) {
       const before = Date.now();
       round = await writeRound(round, options);
-      if (round.retryAt) waits.push(Math.round((Date.parse(round.retryAt) - before) / 1000));
+      // Rounded up to a whole second for the Wait state: floor gives the backoff itself.
+      if (round.retryAt) waits.push(Math.floor((Date.parse(round.retryAt) - before) / 1000));
     }
 
     // Assert

@@ -100,7 +100,7 @@ export interface Round {
 /** What the round writer needs from the outside world; the handler passes real ones, tests may pass a clock. */
 export interface RoundWriterOptions {
   writer: { upsert(events: readonly DonationCreatedEvent[]): Promise<WriteResult[]> };
-  target: Pick<AirtableTarget, "requestsPerSecond">;
+  target: Pick<AirtableTarget, "requestsPerSecond" | "rateLimitPenaltyMs">;
   /** Epoch ms after which no new request starts (the Lambda's remaining time, less a request's timeout). */
   deadline: number;
   clock?: BudgetClock;
@@ -131,6 +131,15 @@ interface Chunk {
 }
 
 type Halt = { kind: "rate-limited" | "unavailable"; error: Error } | { kind: "deadline" };
+
+/**
+ * A Wait state's timestamp, rounded up to the whole second: Step Functions "considers the time value up to seconds
+ * and truncates milliseconds" (Wait workflow state), so an exact timestamp could wake the writer up to 999 ms early.
+ * (The writer also refuses to send into a lock, whatever wakes it: see `RequestBudget`.)
+ */
+export function waitTimestamp(epochMs: number): string {
+  return new Date(Math.ceil(epochMs / 1000) * 1000).toISOString();
+}
 
 /**
  * One WriteToAirtable attempt over a round: upserts its pending messages 10 per request within the pipeline's share
@@ -197,10 +206,17 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
   let halt = undefined as Halt | undefined;
   let fatal = undefined as unknown;
 
+  const penaltyMs = options.target.rateLimitPenaltyMs ?? WritePolicy.rateLimitedWaitSeconds * 1000;
   const lane = async () => {
     while (queue.length > 0 && !halt && fatal === undefined) {
       if (clock.now() >= options.deadline) {
         halt ??= { kind: "deadline" };
+        return;
+      }
+      const locked = budget.lockedUntil();
+      if (locked !== undefined && locked >= options.deadline) {
+        // Woken too early to wait out the lock in this invocation: wait in the state machine instead.
+        halt ??= { kind: "rate-limited", error: new AirtableRateLimitedError(`Airtable's base is locked until ${new Date(locked).toISOString()} after a 429`, 429, undefined) };
         return;
       }
       const answered = await budget.take();
@@ -227,6 +243,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
         if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
           // Stop every lane: a 429 locks the base for everyone, and a failing Airtable should not be hammered.
           queue.unshift(chunk);
+          if (error instanceof AirtableRateLimitedError) budget.lock(clock.now() + penaltyMs);
           // Another lane may have halted meanwhile; a 429 outranks a 5xx (its wait is the longer one).
           if ((halt as Halt | undefined)?.kind !== "rate-limited") {
             halt = { kind: error instanceof AirtableRateLimitedError ? "rate-limited" : "unavailable", error };
@@ -276,7 +293,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
   const now = clock.now();
   const attemptsLeft = round.attempt < WritePolicy.maxAttempts;
   if (halt?.kind === "rate-limited") {
-    const lockedUntil = new Date(now + WritePolicy.rateLimitedWaitSeconds * 1000).toISOString();
+    const lockedUntil = waitTimestamp(budget.lockedUntil() ?? now + penaltyMs);
     if (attemptsLeft) {
       round.retryAt = lockedUntil;
     } else {
@@ -288,7 +305,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
     if (attemptsLeft) {
       const { firstSeconds, rate, maxSeconds } = WritePolicy.unavailableBackoff;
       const wait = Math.min(maxSeconds, firstSeconds * rate ** (round.attempt - 1));
-      round.retryAt = new Date(now + wait * 1000).toISOString();
+      round.retryAt = waitTimestamp(now + wait * 1000);
     } else {
       for (const message of round.pending) round.deadLetter.push({ message, failure: failureOf(halt.error) });
       round.pending = [];

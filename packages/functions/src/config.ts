@@ -1,13 +1,18 @@
 import type { AirtableTarget } from "@fundraise-sync/core/airtable-writer";
 import { PipelineConfigurationError } from "@fundraise-sync/core/errors";
-import { AIRTABLE_REQUESTS_PER_SECOND, DEFAULT_AIRTABLE_SHARE_PER_SECOND } from "@fundraise-sync/core/limits";
+import {
+  AIRTABLE_RATE_LIMIT_PENALTY_SECONDS,
+  AIRTABLE_REQUESTS_PER_SECOND,
+  DEFAULT_AIRTABLE_SHARE_PER_SECOND,
+} from "@fundraise-sync/core/limits";
 import { ConfigName, EnvName } from "@fundraise-sync/core/names";
+import { fetchBoundValue } from "./bound-config";
 
 /**
  * The one place where handler configuration is read, identical in Lambda, under `sst dev` and in the local runtime.
  *
  * SST binds a `Config.Secret` as `SST_Secret_value_<NAME>` and a `Config.Parameter` as `SST_Parameter_value_<NAME>`.
- * Deployed, those hold a marker and the values live in SSM: `sst/node/config` fetches them (once, at import). The
+ * Deployed, those hold a marker and the values live in SSM: `bound-config.ts` fetches them (once they are found). The
  * local runtime sets the values themselves in the same variables. Plain values are read on every call so one process
  * can run several configurations (the local runtime's tests do).
  */
@@ -19,8 +24,7 @@ async function bound(kind: "Secret" | "Parameter", name: string): Promise<string
     throw new PipelineConfigurationError(`${kind} ${name} is not set: bind it to this function (or set it locally)`);
   }
   if (!FETCHED_BY_SST.test(raw)) return raw;
-  const { Config } = await import("sst/node/config");
-  return (Config as unknown as Record<string, string>)[name]!;
+  return fetchBoundValue(kind, name);
 }
 
 function milliseconds(name: string, fallback: number): number {
@@ -60,5 +64,6 @@ export async function readAirtableTarget(): Promise<AirtableTarget> {
     endpointUrl: process.env[EnvName.AirtableEndpointUrl] || undefined,
     requestTimeoutMs: milliseconds(EnvName.AirtableRequestTimeoutMs, 10_000),
     requestsPerSecond: requestsPerSecond(),
+    rateLimitPenaltyMs: milliseconds(EnvName.AirtableRateLimitPenaltyMs, AIRTABLE_RATE_LIMIT_PENALTY_SECONDS * 1000),
   };
 }

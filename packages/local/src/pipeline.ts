@@ -9,6 +9,7 @@ import {
 } from "@fundraise-sync/airtable-emulator";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core";
 import type { SynthesizedWorkflow } from "../../../stacks/synthesize";
+import { StateName } from "../../../stacks/drain-definition";
 import { type LocalSqsServer, startLocalSqs } from "./sqs-server";
 import { LocalWorkflow, type LocalWorkflowOptions } from "./workflow";
 
@@ -98,6 +99,11 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       };
     }
     configureHandlers(settings.workflow, airtable, settings.airtableRequestsPerSecond);
+    // A test that shortens the wait for Airtable's lock shortens the writer's view of the lock with it (else the
+    // writer, which never sends into a lock, would wait the real 30 s).
+    const shortenedLockMs = settings.waitTimeOverrides?.[StateName.WaitForAirtable];
+    if (shortenedLockMs !== undefined) process.env[EnvName.AirtableRateLimitPenaltyMs] = String(shortenedLockMs);
+    else delete process.env[EnvName.AirtableRateLimitPenaltyMs];
 
     const workflow = new LocalWorkflow({
       workflow: settings.workflow,

@@ -388,6 +388,7 @@ async function countEvents(events: AsyncIterable<EventLog>, summary: DrainSummar
         summary.deadLettered++;
         break;
       case StateName.KeepInvalidMessageQueued:
+      case StateName.KeepUnvalidatedMessageQueued:
       case StateName.KeepUnwritableMessageQueued:
         summary.leftInQueue++;
         break;
