@@ -29,9 +29,11 @@ import {
  * The product: a scheduled Standard state machine that drains the donations queue into Airtable.
  *
  *   EventBridge schedule → DrainDonations (Step Functions)
+ *     → TakeLease (a conditional write to DrainLease, DynamoDB): one drain at a time
  *     → rounds of: ReceiveRound (3 × ReceiveBatch, each message through Validate) → WriteToAirtable (one writer,
  *       10 records per request, within the base's share) → DeleteWrittenMessages (batch) → DeadLetterUnwritableMessages
  *     → failures: DeadLetter… (SQS SDK integration) with the original body and the reason
+ *     → ReleaseLease
  */
 export function Workflow({ stack, app }: StackContext) {
   const settings = settingsFor(app.stage);

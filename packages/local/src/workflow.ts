@@ -63,7 +63,7 @@ export interface ReceivedReceipt {
 /** What one execution did, counted from its event log. */
 export interface DrainSummary {
   executionArn: string;
-  /** SKIPPED: the overlap guard found another drain running. */
+  /** SKIPPED: another execution holds the drain lease (AnotherDrainIsRunning). */
   status: "SUCCEEDED" | "FAILED" | "SKIPPED";
   /** True when it reached the batch cap and started a continuation: run {@link LocalWorkflow.execute} again now. */
   continued: boolean;
