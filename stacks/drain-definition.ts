@@ -100,8 +100,7 @@ export const RetryPolicy = {
  * The errors that answer a lease call rather than fail it, as Step Functions names them for a Catch. The optimized
  * DynamoDB integration prefixes DynamoDB's exception with `DynamoDB.` (upper-case DB; the AWS SDK integration's is
  * `DynamoDb.`: "Perform DynamoDB CRUD operations with Step Functions", "Exception prefix differences"); the AWS SDK
- * integration names a service's error `<Service>.<Name>Exception` ("Integrating other services", AWS SDK service
- * integrations).
+ * integration names a service's error `<Service>.<Name>Exception` (Step Functions' AWS SDK service integrations page).
  */
 export const LeaseAnswer = {
   /** A conditional write found another holder (or none where it expected one). */
