@@ -14,7 +14,14 @@ import {
 } from "@fundraise-sync/core/limits";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
 import { MAX_WRITE_RETRY_WAIT_SECONDS, WritePolicy } from "@fundraise-sync/core/write-round";
-import { MAX_MESSAGES_PER_ROUND, StateName, worstCaseExecutionEvents, worstCaseRoundSeconds } from "./drain-definition";
+import {
+  LEASE_KEY,
+  LeaseAnswer,
+  MAX_MESSAGES_PER_ROUND,
+  StateName,
+  worstCaseExecutionEvents,
+  worstCaseRoundSeconds,
+} from "./drain-definition";
 import { AIRTABLE_REQUEST_TIMEOUT_MS, MAX_RECEIVE_COUNT, MAX_ROUNDS_PER_EXECUTION, settingsFor } from "./settings";
 import { SYNTH_ACCOUNT, SYNTH_REGION, resolveReferences } from "./synthesize";
 import { type AslGraph, type AslState } from "./timing";
@@ -161,6 +168,26 @@ describe("the Workflow stack", () => {
       expect(roundState(source.MaximumMessageSize)).toBeLessThan(STATE_PAYLOAD_LIMIT_BYTES);
       // ...and has teeth: the 8 KiB this queue used to accept would not fit a round of 30.
       expect(roundState(8 * 1024)).toBeGreaterThan(STATE_PAYLOAD_LIMIT_BYTES);
+    });
+  });
+
+  describe("the drain lease's table", () => {
+    it("is on demand, keyed by the lease's name, goes with the stack and is named by CloudFormation", () => {
+      // Arrange
+      const id = logicalId("DrainLease", "AWS::DynamoDB::Table");
+      const table = workflow.template.Resources[id];
+
+      // Assert
+      expect(ofType("AWS::DynamoDB::Table")).toHaveLength(1);
+      expect(table.Properties).toMatchObject({
+        BillingMode: "PAY_PER_REQUEST",
+        KeySchema: [{ AttributeName: LEASE_KEY.name, KeyType: "HASH" }],
+        AttributeDefinitions: [{ AttributeName: LEASE_KEY.name, AttributeType: "S" }],
+      });
+      // A fixed name would block the retry of a failed first deploy; what it holds is worth nothing after the stack.
+      expect(table.Properties.TableName).toBeUndefined();
+      expect(table).toMatchObject({ DeletionPolicy: "Delete", UpdateReplacePolicy: "Delete" });
+      expect(workflow.template.Outputs.LeaseTableName).toMatchObject({ Value: { Ref: id } });
     });
   });
 
@@ -399,11 +426,27 @@ describe("the Workflow stack", () => {
         expect(invokable.every((a) => FUNCTIONS.some((name) => a === arn.function(name) || a === `${arn.function(name)}:*`))).toBe(true);
       });
 
-      it("lists its own executions (the overlap guard), nothing broader", () => {
+      it("reads and writes the drain lease, on the lease table only", () => {
+        // Arrange
+        const table = `arn:aws:dynamodb:${SYNTH_REGION}:${SYNTH_ACCOUNT}:table/DrainLease`;
+        const dynamodb = grantsOf(statements, "dynamodb");
+
         // Assert
-        expect(resourcesFor("states:ListExecutions")).toEqual([
-          `arn:aws:states:${SYNTH_REGION}:${SYNTH_ACCOUNT}:stateMachine:${STAGE}-fundraise-sync-DrainDonations`,
+        expect(new Set(dynamodb.flatMap((s) => s.actions))).toEqual(
+          new Set(["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]),
+        );
+        for (const grant of dynamodb) expect(grant).toMatchObject({ effect: "Allow", resources: [table] });
+      });
+
+      it("describes its own executions only (the lease's holder), and lists none", () => {
+        // Assert
+        expect(resourcesFor("states:DescribeExecution")).toEqual([
+          `arn:aws:states:${SYNTH_REGION}:${SYNTH_ACCOUNT}:execution:${STAGE}-fundraise-sync-DrainDonations:*`,
         ]);
+        expect(resourcesFor("states:ListExecutions")).toEqual([]);
+        expect(new Set(grantsOf(statements, "states").flatMap((s) => s.actions))).toEqual(
+          new Set(["states:DescribeExecution", "states:StartExecution"]),
+        );
       });
 
       it("starts only itself (a drain that reaches its cap continues in a new execution)", () => {
@@ -446,14 +489,17 @@ describe("the drain definition", () => {
     expect(result.errorsText()).toContain("NoSuchState");
   });
 
-  it("only names errors that something raises: the project's, States.*, Lambda.* or Sandbox.Timedout", () => {
+  it("only names errors that something raises: the project's, States.*, Lambda.*, Sandbox.Timedout or the lease's answers", () => {
     // Arrange
     const known = new Set<string>(Object.values(ErrorName));
     const names = allStates(definition).flatMap(([, s]) => [...(s.Retry ?? []), ...(s.Catch ?? [])].flatMap((rule) => rule.ErrorEquals));
 
     // Assert
     expect(names.length).toBeGreaterThan(10);
-    const unknown = names.filter((name) => !known.has(name) && !/^States\.\w+$/.test(name) && !/^Lambda\.\w+$/.test(name) && name !== "Sandbox.Timedout");
+    const answers = new Set<string>(Object.values(LeaseAnswer));
+    const unknown = names.filter(
+      (name) => !known.has(name) && !answers.has(name) && !/^States\.\w+$/.test(name) && !/^Lambda\.\w+$/.test(name) && name !== "Sandbox.Timedout",
+    );
     expect(unknown).toEqual([]);
   });
 
@@ -526,6 +572,172 @@ describe("the drain definition", () => {
     }
   });
 
+  describe("the drain lease: one drain at a time", () => {
+    const leaseTasks = allStates(definition).filter(
+      ([, s]) => s.Resource?.startsWith("arn:aws:states:::dynamodb:") || s.Resource === "arn:aws:states:::aws-sdk:sfn:describeExecution",
+    );
+    const skip = StateName.AnotherDrainIsRunning;
+
+    it("takes a free lease by a conditional put, naming the table and this execution", () => {
+      // Assert
+      expect(state(definition, StateName.TakeLease)).toMatchObject({
+        Resource: "arn:aws:states:::dynamodb:putItem",
+        Parameters: {
+          TableName: "DrainLease",
+          Item: { lease: { S: "drain" }, holder: { "S.$": "$$.Execution.Id" }, since: { "S.$": "$$.Execution.StartTime" } },
+          ConditionExpression: "attribute_not_exists(#holder)",
+          ExpressionAttributeNames: { "#holder": "holder" },
+        },
+        Next: StateName.StartDrain,
+      });
+      expect(state(definition, StateName.TakeLease).Catch).toEqual([
+        { ErrorEquals: [LeaseAnswer.ConditionFailed], Next: StateName.ReadLease, ResultPath: "$.leaseTaken" },
+      ]);
+      // Every DynamoDB call names the table by TableName (what a policy evaluator maps to the table's ARN).
+      for (const [name, task] of leaseTasks.filter(([, s]) => s.Resource!.includes(":dynamodb:"))) {
+        expect((task.Parameters as { TableName?: string }).TableName, name).toBe("DrainLease");
+      }
+    });
+
+    it("reads a held lease strongly consistent, and takes it over only from a holder DescribeExecution reports ended", () => {
+      // Assert
+      expect(state(definition, StateName.ReadLease)).toMatchObject({
+        Resource: "arn:aws:states:::dynamodb:getItem",
+        Parameters: { ConsistentRead: true, Key: { lease: { S: "drain" } } },
+        Next: StateName.IsLeaseStillHeld,
+      });
+      expect(state(definition, StateName.IsLeaseStillHeld)).toMatchObject({
+        Choices: [
+          { Variable: "$.lease.Item.holder.S", StringEqualsPath: "$$.Execution.Id", Next: StateName.StartDrain },
+          { Variable: "$.lease.Item.holder.S", IsPresent: true, Next: StateName.DescribeLeaseHolder },
+        ],
+        Default: skip,
+      });
+      expect(state(definition, StateName.DescribeLeaseHolder)).toMatchObject({
+        Parameters: { "ExecutionArn.$": "$.lease.Item.holder.S" },
+        ResultSelector: { "status.$": "$.Status" },
+        Next: StateName.HasLeaseHolderEnded,
+      });
+      // Not visible yet (it started moments ago): running.
+      expect(state(definition, StateName.DescribeLeaseHolder).Catch).toEqual([
+        { ErrorEquals: [LeaseAnswer.HolderNotFound], Next: skip, ResultPath: "$.holder" },
+      ]);
+      const ended = state(definition, StateName.HasLeaseHolderEnded);
+      expect(ended.Default).toBe(skip);
+      expect(ended.Choices).toHaveLength(1);
+      const statuses = (ended.Choices![0] as unknown as { Or: { Variable: string; StringEquals: string }[] }).Or;
+      expect(statuses.map((c) => c.Variable)).toEqual(Array(4).fill("$.holder.status"));
+      expect(statuses.map((c) => c.StringEquals).sort()).toEqual(["ABORTED", "FAILED", "SUCCEEDED", "TIMED_OUT"]);
+      expect(ended.Choices![0]!.Next).toBe(StateName.TakeOverStaleLease);
+      expect(state(definition, StateName.TakeOverStaleLease)).toMatchObject({
+        Resource: "arn:aws:states:::dynamodb:updateItem",
+        Parameters: {
+          UpdateExpression: "SET #holder = :me, #since = :since",
+          ConditionExpression: "#holder = :previous",
+          ExpressionAttributeValues: { ":me": { "S.$": "$$.Execution.Id" }, ":previous": { "S.$": "$.lease.Item.holder.S" } },
+        },
+        Next: StateName.StartDrain,
+      });
+      // Someone else took it over first: they drain.
+      for (const name of [StateName.TakeOverStaleLease, StateName.TakeLeaseFromPredecessor]) {
+        expect(state(definition, name).Catch).toEqual([{ ErrorEquals: [LeaseAnswer.ConditionFailed], Next: skip, ResultPath: "$.leaseTaken" }]);
+      }
+    });
+
+    it("never retries a lease call's answer (a failed condition, an unknown holder), and retries anything else", () => {
+      // Assert
+      expect(leaseTasks.map(([name]) => name).sort()).toEqual(
+        [
+          StateName.TakeLease,
+          StateName.ReadLease,
+          StateName.DescribeLeaseHolder,
+          StateName.TakeOverStaleLease,
+          StateName.TakeLeaseFromPredecessor,
+          StateName.ReleaseLease,
+          StateName.ReleaseLeaseOnMisconfiguration,
+          StateName.ReleaseLeaseOnWriteFailure,
+        ].sort(),
+      );
+      for (const [name, task] of leaseTasks) {
+        const retry = task.Retry ?? [];
+        const last = retry.at(-1)!;
+        expect(last, name).toMatchObject({ ErrorEquals: ["States.ALL"] });
+        expect(last.MaxAttempts, name).toBeGreaterThan(0);
+        // Retriers apply in order, the first that names the error: a 0-attempt one before States.ALL is "never".
+        const answers = retry.slice(0, -1);
+        for (const answer of answers) expect(answer, name).toMatchObject({ MaxAttempts: 0 });
+        // ...and each answer goes somewhere: every error a Catch names is one, and every answer is caught.
+        const answered = answers.flatMap((a) => a.ErrorEquals);
+        const caught = (task.Catch ?? []).flatMap((c) => c.ErrorEquals);
+        for (const error of caught.filter((e) => e !== "States.ALL")) expect(answered, name).toContain(error);
+        for (const error of answered) expect(caught.includes(error) || caught.includes("States.ALL"), `${name} catches ${error}`).toBe(true);
+        expect(task.TimeoutSeconds, name).toBeGreaterThan(0);
+      }
+    });
+
+    /**
+     * Walks the top-level graph from the start of a drain (lease held) and returns every end it can reach without
+     * passing a DeleteItem of the lease (Catches included; a Map is one step). A continuation's predecessor may end
+     * holding it: its successor takes it over.
+     */
+    function endsWithoutRelease(graph: AslGraph): string[] {
+      const leaks = new Set<string>();
+      const seen = new Set<string>();
+      const visit = (name: string, path: string[]) => {
+        if (seen.has(name)) return;
+        seen.add(name);
+        const s = state(graph, name);
+        if (s.Resource === "arn:aws:states:::dynamodb:deleteItem") return;
+        if (s.Type === "Succeed" || s.Type === "Fail" || s.End) {
+          leaks.add([...path, name].join(" → "));
+          return;
+        }
+        const next = [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)];
+        for (const successor of next) {
+          if (!successor) continue;
+          if (name === StateName.ContinueInNewExecution && successor === s.Next) continue; // handed on
+          visit(successor, [...path, name]);
+        }
+      };
+      visit(StateName.StartDrain, []);
+      seen.clear();
+      visit(StateName.ResumeDrain, []);
+      return [...leaks];
+    }
+
+    it("gives the lease up on every way out of a drain (success, lock, both Fail states), except to a continuation", () => {
+      // Assert
+      expect(endsWithoutRelease(definition)).toEqual([]);
+      // ...and every release ends where the drain would have: DrainComplete or the Fail it was on the way to.
+      const releases = leaseTasks.filter(([, s]) => s.Resource === "arn:aws:states:::dynamodb:deleteItem");
+      expect(releases.map(([name, s]) => [name, s.Next ?? ""]).sort()).toEqual(
+        [
+          [StateName.ReleaseLease, StateName.DrainComplete],
+          [StateName.ReleaseLeaseOnMisconfiguration, StateName.AirtableMisconfigured],
+          [StateName.ReleaseLeaseOnWriteFailure, StateName.WriteFailed],
+        ].sort(),
+      );
+      for (const [name, release] of releases) {
+        expect(release.Parameters, name).toMatchObject({ ConditionExpression: "#holder = :me", ExpressionAttributeValues: { ":me": { "S.$": "$$.Execution.Id" } } });
+        // A failed release must not fail the drain.
+        expect(release.Catch, name).toEqual([{ ErrorEquals: ["States.ALL"], Next: release.Next, ResultPath: "$.leaseRelease" }]);
+      }
+    });
+
+    it("has teeth: a way out that skips the release is found", () => {
+      // Arrange
+      const broken = structuredClone(definition);
+      state(broken, StateName.WaitOutAirtableLock).Next = StateName.DrainComplete;
+
+      // Act
+      const leaks = endsWithoutRelease(broken);
+
+      // Assert: from a fresh drain and from a continuation alike
+      expect(leaks).toHaveLength(2);
+      for (const leak of leaks) expect(leak).toContain(`${StateName.WaitOutAirtableLock} → ${StateName.DrainComplete}`);
+    });
+  });
+
   describe("WriteToAirtable, one writer per round", () => {
     it("is a Lambda task that takes the round and returns it: Airtable's 429s and 5xx are not Step Functions retries", () => {
       // Assert: only Lambda's own failures are retried by the state machine; Airtable's are sorted per message
@@ -549,7 +761,7 @@ describe("the drain definition", () => {
       // Assert
       const keepDraining = state(definition, StateName.KeepDraining);
       expect(keepDraining.Choices![0]).toEqual({ Variable: "$.round.lockedUntil", IsString: true, Next: StateName.WaitOutAirtableLock });
-      expect(state(definition, StateName.WaitOutAirtableLock)).toMatchObject({ Type: "Wait", TimestampPath: "$.round.lockedUntil", Next: StateName.DrainComplete });
+      expect(state(definition, StateName.WaitOutAirtableLock)).toMatchObject({ Type: "Wait", TimestampPath: "$.round.lockedUntil", Next: StateName.ReleaseLease });
     });
 
     it("stops the run on a configuration error (a Fail state) before its catch-all fails it as a fault of the writer", () => {
@@ -558,11 +770,19 @@ describe("the drain definition", () => {
 
       // Assert
       expect(catchers.map((c) => [c.ErrorEquals, c.Next])).toEqual([
-        [[ErrorName.AirtableConfiguration], StateName.AirtableMisconfigured],
-        [["States.ALL"], StateName.WriteFailed],
+        [[ErrorName.AirtableConfiguration], StateName.ReleaseLeaseOnMisconfiguration],
+        [["States.ALL"], StateName.ReleaseLeaseOnWriteFailure],
       ]);
-      expect(state(definition, StateName.AirtableMisconfigured)).toMatchObject({ Type: "Fail", Error: ErrorName.AirtableConfiguration });
-      expect(state(definition, StateName.WriteFailed)).toMatchObject({ Type: "Fail" });
+      // Each through a release of the lease, whatever the release does, then the Fail with the writer's error.
+      for (const [release, fail] of [
+        [StateName.ReleaseLeaseOnMisconfiguration, StateName.AirtableMisconfigured],
+        [StateName.ReleaseLeaseOnWriteFailure, StateName.WriteFailed],
+      ] as const) {
+        expect(state(definition, release)).toMatchObject({ Resource: "arn:aws:states:::dynamodb:deleteItem", ResultPath: null, Next: fail });
+        expect(state(definition, release).Catch).toEqual([{ ErrorEquals: ["States.ALL"], Next: fail, ResultPath: "$.leaseRelease" }]);
+      }
+      expect(state(definition, StateName.AirtableMisconfigured)).toMatchObject({ Type: "Fail", Error: ErrorName.AirtableConfiguration, CausePath: "$.failure.Cause" });
+      expect(state(definition, StateName.WriteFailed)).toMatchObject({ Type: "Fail", ErrorPath: "$.failure.Error", CausePath: "$.failure.Cause" });
     });
 
     it("deletes what was written in batches, and never fails the round over a delete", () => {
@@ -648,14 +868,21 @@ describe("the drain definition", () => {
       expect(worstCase * (MAX_ROUNDS_PER_EXECUTION + 1) / MAX_ROUNDS_PER_EXECUTION).toBeGreaterThan(EXECUTION_HISTORY_LIMIT_EVENTS);
     });
 
-    it("carries the Airtable budget into the continuation, which skips the overlap guard", () => {
+    it("carries the Airtable budget into the continuation, which takes the lease over from its predecessor only", () => {
       // Assert
       const input = (state(definition, StateName.ContinueInNewExecution).Parameters as { Input: Record<string, string> }).Input;
       expect(input).toMatchObject({ "continuedFrom.$": "$$.Execution.Id", "budget.$": "$.round.budget" });
       expect(state(definition, StateName.IsContinuation).Choices).toEqual([
-        { Variable: "$.continuedFrom", IsPresent: true, Next: StateName.ResumeDrain },
+        { Variable: "$.continuedFrom", IsPresent: true, Next: StateName.TakeLeaseFromPredecessor },
       ]);
+      expect(state(definition, StateName.TakeLeaseFromPredecessor)).toMatchObject({
+        Resource: "arn:aws:states:::dynamodb:updateItem",
+        Parameters: { ConditionExpression: "#holder = :previous", ExpressionAttributeValues: { ":previous": { "S.$": "$.continuedFrom" } } },
+        Next: StateName.ResumeDrain,
+      });
       expect(state(definition, StateName.ResumeDrain).Parameters).toMatchObject({ round: { "budget.$": "$.budget" } });
+      // The predecessor ends holding the lease, for the continuation to take.
+      expect(state(definition, StateName.ContinueInNewExecution).Next).toBe(StateName.DrainComplete);
     });
   });
 });

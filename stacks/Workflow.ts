@@ -1,6 +1,7 @@
-import { ArnFormat, Duration, type Stack } from "aws-cdk-lib";
+import { ArnFormat, Duration, RemovalPolicy, type Stack } from "aws-cdk-lib";
 import * as cloudwatch from "aws-cdk-lib/aws-cloudwatch";
 import * as cloudwatchActions from "aws-cdk-lib/aws-cloudwatch-actions";
+import * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import * as events from "aws-cdk-lib/aws-events";
 import * as eventTargets from "aws-cdk-lib/aws-events-targets";
 import * as iam from "aws-cdk-lib/aws-iam";
@@ -14,7 +15,7 @@ import { Config, Function, type StackContext } from "sst/constructs";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
 import { MAX_EVENT_BYTES } from "@fundraise-sync/core/limits";
 import { AIRTABLE_CLIENT_BUNDLING } from "./bundling";
-import { buildDrainDefinition } from "./drain-definition";
+import { LEASE_KEY, buildDrainDefinition } from "./drain-definition";
 import { suppressReviewedFindings } from "./nag";
 import {
   AIRTABLE_REQUEST_TIMEOUT_MS,
@@ -28,9 +29,11 @@ import {
  * The product: a scheduled Standard state machine that drains the donations queue into Airtable.
  *
  *   EventBridge schedule → DrainDonations (Step Functions)
+ *     → TakeLease (a conditional write to DrainLease, DynamoDB): one drain at a time
  *     → rounds of: ReceiveRound (3 × ReceiveBatch, each message through Validate) → WriteToAirtable (one writer,
  *       10 records per request, within the base's share) → DeleteWrittenMessages (batch) → DeadLetterUnwritableMessages
  *     → failures: DeadLetter… (SQS SDK integration) with the original body and the reason
+ *     → ReleaseLease
  */
 export function Workflow({ stack, app }: StackContext) {
   const settings = settingsFor(app.stage);
@@ -83,9 +86,19 @@ export function Workflow({ stack, app }: StackContext) {
     ],
   });
 
+  // --- The drain lease: one drain at a time --------------------------------------------------------------------
+  // One item, written only by the state machine's conditional writes. It holds nothing worth keeping (a lost lease is
+  // taken again by the next drain), so it goes with the stack, and CloudFormation names it (a failed create leaves
+  // nothing behind that blocks a retry).
+  const leaseTable = new dynamodb.Table(stack, "DrainLease", {
+    partitionKey: { name: LEASE_KEY.name, type: dynamodb.AttributeType.STRING },
+    billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+    removalPolicy: RemovalPolicy.DESTROY,
+  });
+
   // --- The state machine ----------------------------------------------------------------------------------------
   const stateMachineName = `${app.stage}-${app.name}-DrainDonations`;
-  // Built from the name, not the construct, so the overlap guard's permission does not depend on the machine itself.
+  // Built from the name, not the construct, so that the role's permissions do not depend on the machine itself.
   const stateMachineArn = stack.formatArn({
     service: "states",
     resource: "stateMachine",
@@ -95,7 +108,14 @@ export function Workflow({ stack, app }: StackContext) {
   const drain = buildDrainDefinition(stack, {
     queue,
     deadLetterQueue,
-    stateMachineArn,
+    leaseTable,
+    // The lease's holder is always one of this machine's executions: DescribeExecution on those only.
+    executionArns: stack.formatArn({
+      service: "states",
+      resource: "execution",
+      resourceName: `${stateMachineName}:*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    }),
     functions: { validate, writeToAirtable, deleteMessages },
   });
   // Nothing received may become visible again while it is still being written or dead-lettered.
@@ -110,7 +130,8 @@ export function Workflow({ stack, app }: StackContext) {
     stateMachineType: sfn.StateMachineType.STANDARD,
     comment: "Drains the donations queue into Airtable: validate, upsert, delete; failures to the DLQ with a reason.",
     definitionBody: sfn.DefinitionBody.fromChainable(drain.chain),
-    // A stuck execution would block every later one (the overlap guard): end it; its messages simply reappear.
+    // A stuck execution would hold the lease and block every later one: end it; its messages simply reappear, and the
+    // next drain takes the lease over from an execution that has timed out.
     timeout: Duration.hours(1),
     logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: settings.logExecutionData },
     // The functions are traced (SST's default): tracing the state machine too puts a drain in one X-Ray trace.
@@ -171,16 +192,17 @@ export function Workflow({ stack, app }: StackContext) {
   for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(alarmTopic));
 
   retainLogsOfEveryFunction(stack);
-  suppressReviewedFindings(stack, { stateMachine, deadLetterQueue, schedule });
+  suppressReviewedFindings(stack, { stateMachine, deadLetterQueue, schedule, leaseTable });
 
   stack.addOutputs({
     QueueUrl: queue.queueUrl,
     DeadLetterQueueUrl: deadLetterQueue.queueUrl,
     StateMachineArn: stateMachine.stateMachineArn,
     AlarmTopicArn: alarmTopic.topicArn,
+    LeaseTableName: leaseTable.tableName,
   });
 
-  return { queue, deadLetterQueue, stateMachine, alarmTopic };
+  return { queue, deadLetterQueue, stateMachine, alarmTopic, leaseTable };
 }
 
 /**

@@ -1,5 +1,6 @@
 import { Duration } from "aws-cdk-lib";
 import { Construct } from "constructs";
+import type * as dynamodb from "aws-cdk-lib/aws-dynamodb";
 import type * as lambda from "aws-cdk-lib/aws-lambda";
 import type * as sqs from "aws-cdk-lib/aws-sqs";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
@@ -14,8 +15,14 @@ import { type AslGraph, type AslState, type GraphBounds, worstCaseEvents, worstC
 /** State names: what people read in the Step Functions console, and what the local runtime and tests key on. */
 export const StateName = {
   IsContinuation: "IsContinuation",
-  CheckForRunningDrain: "CheckForRunningDrain",
-  IsAnotherDrainRunning: "IsAnotherDrainRunning",
+  // The lease (one drain at a time): taken at the start, released at every end.
+  TakeLease: "TakeLease",
+  ReadLease: "ReadLease",
+  IsLeaseStillHeld: "IsLeaseStillHeld",
+  DescribeLeaseHolder: "DescribeLeaseHolder",
+  HasLeaseHolderEnded: "HasLeaseHolderEnded",
+  TakeOverStaleLease: "TakeOverStaleLease",
+  TakeLeaseFromPredecessor: "TakeLeaseFromPredecessor",
   AnotherDrainIsRunning: "AnotherDrainIsRunning",
   StartDrain: "StartDrain",
   ResumeDrain: "ResumeDrain",
@@ -53,8 +60,11 @@ export const StateName = {
   KeepDraining: "KeepDraining",
   WaitOutAirtableLock: "WaitOutAirtableLock",
   ContinueInNewExecution: "ContinueInNewExecution",
+  ReleaseLease: "ReleaseLease",
   DrainComplete: "DrainComplete",
+  ReleaseLeaseOnMisconfiguration: "ReleaseLeaseOnMisconfiguration",
   AirtableMisconfigured: "AirtableMisconfigured",
+  ReleaseLeaseOnWriteFailure: "ReleaseLeaseOnWriteFailure",
   WriteFailed: "WriteFailed",
 } as const;
 
@@ -89,18 +99,42 @@ export const RetryPolicy = {
   configurationUnavailable: { errors: [ErrorName.ConfigurationUnavailable], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 },
   // SQS calls (receive, send to DLQ, delete) are idempotent enough to retry on anything.
   queueCall: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 3, backoffRate: 2 },
+  // The lease's calls (DynamoDB, DescribeExecution): throttling and service faults are retried on anything, after
+  // a first retrier that never retries the answers (see `LeaseAnswer`): Step Functions applies the first retrier
+  // that names the error, and MaxAttempts 0 means no retry ("Handling errors in Step Functions workflows").
+  leaseCall: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 3, backoffRate: 2 },
 } satisfies Record<string, sfn.RetryProps>;
+
+/**
+ * The errors that answer a lease call rather than fail it, as Step Functions names them for a Catch. The optimized
+ * DynamoDB integration prefixes DynamoDB's exception with `DynamoDB.` (upper-case DB; the AWS SDK integration's is
+ * `DynamoDb.`: "Perform DynamoDB CRUD operations with Step Functions", "Exception prefix differences"); the AWS SDK
+ * integration names a service's error `<Service>.<Name>Exception` (Step Functions' AWS SDK service integrations page).
+ */
+export const LeaseAnswer = {
+  /** A conditional write found another holder (or none where it expected one). */
+  ConditionFailed: "DynamoDB.ConditionalCheckFailedException",
+  /** DescribeExecution does not know the holder (yet): it started too recently for this eventually consistent read. */
+  HolderNotFound: "Sfn.ExecutionDoesNotExistException",
+} as const;
+
+/** The lease item's key: one item, so one drain at a time on the stack's queue. */
+export const LEASE_KEY = { name: "lease", value: "drain" } as const;
 
 export interface DrainResources {
   queue: sqs.IQueue;
   deadLetterQueue: sqs.IQueue;
-  stateMachineArn: string;
+  /** Holds the drain lease (partition key {@link LEASE_KEY}`.name`, a string). */
+  leaseTable: dynamodb.ITable;
+  /** This state machine's executions (`arn:aws:states:…:execution:<machine name>:*`): whose holder may be described. */
+  executionArns: string;
   functions: { validate: lambda.IFunction; writeToAirtable: lambda.IFunction; deleteMessages: lambda.IFunction };
 }
 
 /** A Lambda task's own timeout: the function's, plus room for the invoke itself. */
 const taskTimeout = (functionSeconds: number) => sfn.Timeout.duration(Duration.seconds(functionSeconds + 5));
 const SQS_TASK_TIMEOUT = sfn.Timeout.duration(Duration.seconds(30));
+const LEASE_TASK_TIMEOUT = sfn.Timeout.duration(Duration.seconds(30));
 
 /** Messages in one round at most. */
 export const MAX_MESSAGES_PER_ROUND = RECEIVES_PER_ROUND * SQS_MAX_MESSAGES_PER_RECEIVE;
@@ -116,13 +150,14 @@ export const DRAIN_BOUNDS: GraphBounds = {
 };
 
 /**
- * Builds the drain: overlap guard → rounds of (a few receives, each message Validated → one WriteToAirtable task for
- * the round, 10 records per request → one batch delete → dead-letter what Airtable refused) → receive again, and
- * returns the visibility timeout that the receive sets, computed from the rendered states' own retry settings.
+ * Builds the drain: take the lease (one drain at a time) → rounds of (a few receives, each message Validated → one
+ * WriteToAirtable task for the round, 10 records per request → one batch delete → dead-letter what Airtable refused)
+ * → receive again → give the lease up, and returns the visibility timeout that the receive sets, computed from the rendered states' own retry settings.
  */
-export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue, stateMachineArn, functions }: DrainResources) {
+export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue, leaseTable, executionArns, functions }: DrainResources) {
   // States live in their own scope: their ids are the console's state names, and may equal the functions' ids.
   const stack = new Construct(parent, "DrainDonationsStates");
+  const lease = leaseStates(stack, leaseTable, executionArns);
   const invoke = (name: string, fn: lambda.IFunction, seconds: number, props: Partial<tasks.LambdaInvokeProps>) =>
     new tasks.LambdaInvoke(stack, name, {
       lambdaFunction: fn,
@@ -309,20 +344,28 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     .addRetry(RetryPolicy.configurationUnavailable)
     // Wrong token, base or table: every message would fail the same way. Stop the run; messages stay queued.
     .addCatch(
-      new sfn.Fail(stack, StateName.AirtableMisconfigured, {
-        comment: "Airtable refused the token, base or table: fix the configuration; no message was dead-lettered.",
-        error: ErrorName.AirtableConfiguration,
-        causePath: "$.failure.Cause",
-      }),
+      lease.release(
+        StateName.ReleaseLeaseOnMisconfiguration,
+        new sfn.Fail(stack, StateName.AirtableMisconfigured, {
+          comment: "Airtable refused the token, base or table: fix the configuration; no message was dead-lettered.",
+          error: ErrorName.AirtableConfiguration,
+          causePath: "$.failure.Cause",
+        }),
+        "Gives the lease up before the run fails: the next drain need not wait for a take-over",
+      ),
       { errors: [ErrorName.AirtableConfiguration], resultPath: "$.failure" },
     )
     // Anything else is a fault of the writer itself: fail loudly (alarm); the round's messages reappear and retry.
     .addCatch(
-      new sfn.Fail(stack, StateName.WriteFailed, {
-        comment: "WriteToAirtable failed unexpectedly: the round's messages reappear after the visibility timeout.",
-        errorPath: "$.failure.Error",
-        causePath: "$.failure.Cause",
-      }),
+      lease.release(
+        StateName.ReleaseLeaseOnWriteFailure,
+        new sfn.Fail(stack, StateName.WriteFailed, {
+          comment: "WriteToAirtable failed unexpectedly: the round's messages reappear after the visibility timeout.",
+          errorPath: "$.failure.Error",
+          causePath: "$.failure.Cause",
+        }),
+        "Gives the lease up before the run fails: the next drain need not wait for a take-over",
+      ),
       { errors: [sfn.Errors.ALL], resultPath: "$.failure" },
     );
 
@@ -407,9 +450,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
 
   // --- Per execution ----------------------------------------------------------------------------------------------
   const drainComplete = new sfn.Succeed(stack, StateName.DrainComplete, { outputPath: "$.drain" });
+  const releaseLease = lease.release(StateName.ReleaseLease, drainComplete);
 
   // At the cap a backlog is not left for the next scheduled run: a fresh execution (a fresh history) carries on at
-  // once, with the same Airtable budget. It skips the overlap guard, which would see this execution still running.
+  // once, with the same Airtable budget. It keeps the lease: this execution ends holding it, and the continuation
+  // takes it over from this one (TakeLeaseFromPredecessor).
   const continueInNewExecution = new sfn.CustomState(stack, StateName.ContinueInNewExecution, {
     stateJson: {
       Type: "Task",
@@ -430,7 +475,7 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
   })
     .addRetry(RetryPolicy.queueCall)
     // If it cannot start, the next scheduled run drains the rest: nothing is lost, only delayed.
-    .addCatch(drainComplete, { errors: [sfn.Errors.ALL], resultPath: "$.continuationFailure" })
+    .addCatch(releaseLease, { errors: [sfn.Errors.ALL], resultPath: "$.continuationFailure" })
     .next(drainComplete);
 
   countRound.next(
@@ -442,7 +487,7 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
         new sfn.Wait(stack, StateName.WaitOutAirtableLock, {
           comment: "Airtable stayed locked (429): end only once it unlocks, so the next drain cannot hit the lock",
           time: sfn.WaitTime.timestampPath("$.round.lockedUntil"),
-        }).next(drainComplete),
+        }).next(releaseLease),
       )
       .when(sfn.Condition.numberLessThan("$.drain.rounds", MAX_ROUNDS_PER_EXECUTION), receiveRound)
       .otherwise(continueInNewExecution),
@@ -456,7 +501,7 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
         ),
         collectRound,
       )
-      .otherwise(drainComplete),
+      .otherwise(releaseLease),
   );
 
   const receivers = Array.from({ length: RECEIVES_PER_ROUND }, (_, receiver) => receiver + 1);
@@ -468,29 +513,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     parameters: { drain: { rounds: 0, received: 0, receivers }, round: { budget: sfn.JsonPath.objectAt("$.budget") } },
   }).next(receiveRound);
 
-  const guard = new tasks.CallAwsService(stack, StateName.CheckForRunningDrain, {
-    comment: "Overlap guard: one drain at a time keeps one writer on the base, and no event written twice at once",
-    service: "sfn",
-    action: "listExecutions",
-    iamAction: "states:ListExecutions",
-    iamResources: [stateMachineArn],
-    parameters: { StateMachineArn: sfn.JsonPath.stringAt("$$.StateMachine.Id"), StatusFilter: "RUNNING", MaxResults: 2 },
-    resultSelector: { running: sfn.JsonPath.arrayLength(sfn.JsonPath.listAt("$.Executions")) },
-    resultPath: "$.guard",
-    taskTimeout: SQS_TASK_TIMEOUT,
-  })
-    .addRetry(RetryPolicy.queueCall)
-    .next(
-      new sfn.Choice(stack, StateName.IsAnotherDrainRunning)
-        .when(sfn.Condition.numberGreaterThan("$.guard.running", 1), new sfn.Succeed(stack, StateName.AnotherDrainIsRunning))
-        .otherwise(startDrain),
-    );
-
   const chain = new sfn.Choice(stack, StateName.IsContinuation, {
-    comment: "A continuation of a drain that reached its cap skips the overlap guard (its predecessor is ending)",
+    comment: "A continuation of a drain that reached its cap takes the lease from it; any other drain takes a free one",
   })
-    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), resumeDrain)
-    .otherwise(guard);
+    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), lease.takeFromPredecessor(resumeDrain))
+    .otherwise(lease.take(startDrain));
 
   // Every received message stays hidden until its round is over, whatever retries that takes.
   const render = (state: sfn.State) => state.toStateJson() as AslState;
@@ -533,9 +560,9 @@ export function worstCaseRoundSeconds(states: RoundStates): number {
 }
 
 /**
- * Events one execution adds to its history at most: the guard, then at most {@link MAX_ROUNDS_PER_EXECUTION} rounds
+ * Events one execution adds to its history at most: taking the lease, then at most {@link MAX_ROUNDS_PER_EXECUTION} rounds
  * with every retry taken and every message dead-lettered, then a last (empty) receive and the continuation or the
- * wait for a lock.
+ * wait for a lock, and the release.
  */
 export function worstCaseExecutionEvents(definition: AslGraph): number {
   const events = (name: string) => {
@@ -555,15 +582,25 @@ export function worstCaseExecutionEvents(definition: AslGraph): number {
     events(StateName.CountRound) +
     events(StateName.KeepDraining);
   const EXECUTION_STARTED_AND_ENDED = 2;
+  // The longest way to the first round: the lease found held, its holder ended, and taken over.
   const start =
     events(StateName.IsContinuation) +
-    events(StateName.CheckForRunningDrain) +
-    events(StateName.IsAnotherDrainRunning) +
-    events(StateName.StartDrain);
+    Math.max(
+      events(StateName.TakeLease) +
+        events(StateName.ReadLease) +
+        events(StateName.IsLeaseStillHeld) +
+        events(StateName.DescribeLeaseHolder) +
+        events(StateName.HasLeaseHolderEnded) +
+        events(StateName.TakeOverStaleLease) +
+        events(StateName.StartDrain),
+      events(StateName.TakeLeaseFromPredecessor) + events(StateName.ResumeDrain),
+    );
+  // A failed write ends a round early, through a release and a Fail: fewer events than the rest of a full round.
   const end =
     events(StateName.ReceiveRound) +
     events(StateName.AnyMessages) +
     Math.max(events(StateName.ContinueInNewExecution), events(StateName.WaitOutAirtableLock)) +
+    events(StateName.ReleaseLease) +
     events(StateName.DrainComplete);
   return EXECUTION_STARTED_AND_ENDED + start + MAX_ROUNDS_PER_EXECUTION * round + end;
 }
@@ -573,3 +610,141 @@ export const CONTINUED_FROM = "continuedFrom";
 
 /** Slack for Step Functions' own scheduling between states, beyond the tasks' worst case. */
 const VISIBILITY_MARGIN_SECONDS = 60;
+
+/**
+ * The drain lease: one item, `{ lease: "drain", holder: <execution ARN>, since: <its start time> }`, taken and given
+ * up only by conditional writes. A conditional write is checked against the item's latest version ("Best practices
+ * for handling concurrent updates in DynamoDB": single writes "always operate on the most recent version of the
+ * item"), so at most one execution holds the lease at any time, whatever ListExecutions or DescribeExecution show.
+ *
+ * A lease is left behind only by an execution that could not run its last state (stopped, timed out): the next drain
+ * asks DescribeExecution about that holder and takes the lease over once it has ended. DescribeExecution is eventually
+ * consistent (API reference, DescribeExecution), but a lag only ever shows an older status: an execution that is
+ * not visible yet (`ExecutionDoesNotExist`) or still RUNNING, never an end it has not reached. Both of those skip;
+ * so a lagging answer can delay a take-over by a schedule period, never put two drains on the base.
+ */
+function leaseStates(stack: Construct, table: dynamodb.ITable, executionArns: string) {
+  const key = { [LEASE_KEY.name]: tasks.DynamoAttributeValue.fromString(LEASE_KEY.value) };
+  const names = { "#holder": "holder", "#since": "since" };
+  const me = tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt("$$.Execution.Id"));
+  const myStart = tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt("$$.Execution.StartTime"));
+  const leaseCall = <T extends sfn.TaskStateBase>(task: T, answer?: string): T =>
+    (answer ? task.addRetry({ errors: [answer], maxAttempts: 0 }) : task).addRetry(RetryPolicy.leaseCall) as T;
+
+  const skip = new sfn.Succeed(stack, StateName.AnotherDrainIsRunning, {
+    comment: "Another execution holds the lease: it drains; this one ends without touching the queue",
+  });
+
+  /** Moves the lease from the holder at `holderPath` to this execution, unless someone else has it by now. */
+  const takeOver = (name: string, comment: string, holderPath: string) =>
+    leaseCall(
+      new tasks.DynamoUpdateItem(stack, name, {
+        comment,
+        table,
+        key,
+        updateExpression: "SET #holder = :me, #since = :since",
+        conditionExpression: "#holder = :previous",
+        expressionAttributeNames: names,
+        expressionAttributeValues: {
+          ":me": me,
+          ":since": myStart,
+          ":previous": tasks.DynamoAttributeValue.fromString(sfn.JsonPath.stringAt(holderPath)),
+        },
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: LEASE_TASK_TIMEOUT,
+      }),
+      LeaseAnswer.ConditionFailed,
+    ).addCatch(skip, { errors: [LeaseAnswer.ConditionFailed], resultPath: "$.leaseTaken" });
+
+  /** A scheduled (or hand-started) drain: take a free lease, or one whose holder has ended; skip otherwise. */
+  const take = (then: sfn.IChainable) => {
+    const takeOverStale = takeOver(
+      StateName.TakeOverStaleLease,
+      "The holder ended without giving the lease up (stopped, timed out): take it over, unless another drain just did",
+      "$.lease.Item.holder.S",
+    ).next(then);
+    const hasHolderEnded = new sfn.Choice(stack, StateName.HasLeaseHolderEnded, {
+      comment: "Only an end DescribeExecution reports is trusted: RUNNING (or a redrive pending) means it still drains",
+    })
+      .when(sfn.Condition.or(...["SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"].map((status) => sfn.Condition.stringEquals("$.holder.status", status))), takeOverStale)
+      .otherwise(skip);
+    const describeHolder = leaseCall(
+      new tasks.CallAwsService(stack, StateName.DescribeLeaseHolder, {
+        comment: "Is the holder still running? Eventually consistent, but it never shows an end before it happens",
+        service: "sfn",
+        action: "describeExecution",
+        iamAction: "states:DescribeExecution",
+        iamResources: [executionArns],
+        parameters: { ExecutionArn: sfn.JsonPath.stringAt("$.lease.Item.holder.S") },
+        resultSelector: { status: sfn.JsonPath.stringAt("$.Status") },
+        resultPath: "$.holder",
+        taskTimeout: LEASE_TASK_TIMEOUT,
+      }),
+      LeaseAnswer.HolderNotFound,
+    )
+      // Not visible yet: it started moments ago, so it is running.
+      .addCatch(skip, { errors: [LeaseAnswer.HolderNotFound], resultPath: "$.holder" })
+      .next(hasHolderEnded);
+    const isStillHeld = new sfn.Choice(stack, StateName.IsLeaseStillHeld)
+      // A retried write that had landed the first time: the lease is already this execution's.
+      .when(sfn.Condition.stringEqualsJsonPath("$.lease.Item.holder.S", "$$.Execution.Id"), then)
+      .when(sfn.Condition.isPresent("$.lease.Item.holder.S"), describeHolder)
+      // Given up between the write and the read: its holder drained just now; the next schedule drains again.
+      .otherwise(skip);
+    const read = leaseCall(
+      new tasks.DynamoGetItem(stack, StateName.ReadLease, {
+        comment: "Who holds it (a strongly consistent read)",
+        table,
+        key,
+        consistentRead: true,
+        resultPath: "$.lease",
+        taskTimeout: LEASE_TASK_TIMEOUT,
+      }),
+    ).next(isStillHeld);
+    return leaseCall(
+      new tasks.DynamoPutItem(stack, StateName.TakeLease, {
+        comment: "One drain at a time: one writer on the Airtable base, and no event written twice at once",
+        table,
+        item: { ...key, holder: me, since: myStart },
+        conditionExpression: "attribute_not_exists(#holder)",
+        expressionAttributeNames: { "#holder": "holder" },
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: LEASE_TASK_TIMEOUT,
+      }),
+      LeaseAnswer.ConditionFailed,
+    )
+      .addCatch(read, { errors: [LeaseAnswer.ConditionFailed], resultPath: "$.leaseTaken" })
+      .next(then);
+  };
+
+  /** A continuation takes the lease from the execution that started it, and only from it. */
+  const takeFromPredecessor = (then: sfn.IChainable) =>
+    takeOver(
+      StateName.TakeLeaseFromPredecessor,
+      "The execution that reached its cap hands the lease on; if a scheduled drain took it over meanwhile, that one drains",
+      `$.${CONTINUED_FROM}`,
+    ).next(then);
+
+  /**
+   * Gives the lease up (only if this execution still holds it), then goes on to `then` whatever happened: a release
+   * that fails leaves a holder that has ended, which the next drain takes over.
+   */
+  const release = (name: string, then: sfn.IChainable, comment = "Gives the lease up for the next drain") =>
+    leaseCall(
+      new tasks.DynamoDeleteItem(stack, name, {
+        comment,
+        table,
+        key,
+        conditionExpression: "#holder = :me",
+        expressionAttributeNames: { "#holder": "holder" },
+        expressionAttributeValues: { ":me": me },
+        resultPath: sfn.JsonPath.DISCARD,
+        taskTimeout: LEASE_TASK_TIMEOUT,
+      }),
+      LeaseAnswer.ConditionFailed,
+    )
+      .addCatch(then, { errors: [sfn.Errors.ALL], resultPath: "$.leaseRelease" })
+      .next(then);
+
+  return { take, takeFromPredecessor, release };
+}

@@ -57,6 +57,7 @@ export interface ReviewedResources {
   stateMachine: IConstruct;
   deadLetterQueue: IConstruct;
   schedule: IConstruct;
+  leaseTable: IConstruct;
 }
 
 /** The managed policy SST gives every function's role: CloudWatch Logs writes only. */
@@ -119,9 +120,20 @@ export function suppressReviewedFindings(stack: Stack, reviewed: ReviewedResourc
         appliesTo: [{ regex: "/^Resource::<[A-Za-z0-9]+\\.Arn>:\\*$/g" }],
         reason: "LambdaInvoke's grant: the versions and aliases of the drain's own functions, which the role may invoke anyway.",
       },
+      {
+        id: "AwsSolutions-IAM5",
+        appliesTo: [{ regex: "/^Resource::arn:<AWS::Partition>:states:[^:]+:[^:]+:execution:[^:*]+-DrainDonations:\\*$/g" }],
+        reason: "DescribeExecution of the lease's holder: any execution of this state machine (their names are not known in advance), and no other machine's.",
+      },
     ],
     true,
   );
+  NagSuppressions.addResourceSuppressions(reviewed.leaseTable, [
+    {
+      id: "AwsSolutions-DDB3",
+      reason: "It holds only the drain lease, which the next drain takes again if it is lost: there is nothing to recover to a point in time.",
+    },
+  ]);
   const emailSubscriptions = stack.node
     .findAll()
     .filter((child): child is sns.CfnSubscription => child instanceof sns.CfnSubscription && child.protocol === "email");

@@ -2,7 +2,7 @@
  * One drain at a time on a local queue, across processes: `npm start` and `npm run run-once` take a lock file under
  * `.local/drains/` (one per SQS endpoint) before they drain. `npm start` holds it for its whole run and answers a
  * loopback control call, so that `run-once` asks it to drain now instead of starting a second drain beside it.
- * (The state machine's overlap guard cannot see this: each process runs its own interpreter.)
+ * (The state machine's lease cannot see this: each process runs its own interpreter, with its own in-memory lease.)
  */
 import { randomBytes } from "node:crypto";
 import { linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";

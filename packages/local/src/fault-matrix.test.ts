@@ -143,7 +143,7 @@ const scenarios: Scenario[] = [
       await new Promise((resolve) => setTimeout(resolve, 150));
       await sendRaw(pipeline, serializeDonationEvent(donation));
       const overlapping = await pipeline.workflow.execute();
-      expect(overlapping.status).toBe("SKIPPED"); // the overlap guard: no second drain races the first
+      expect(overlapping.status).toBe("SKIPPED"); // the drain lease: no second drain races the first
       // The first drain takes the copy too: in the same round (a copy, not written) or the next (an update).
       const drained = await first;
       expect(drained.received).toBe(2);

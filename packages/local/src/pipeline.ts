@@ -1,3 +1,4 @@
+import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import {
   type AirtableEmulator,
@@ -10,6 +11,7 @@ import {
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core";
 import type { SynthesizedWorkflow } from "../../../stacks/synthesize";
 import { StateName } from "../../../stacks/drain-definition";
+import { createStackTables, stackTables, startLocalDynamoDb } from "./dynamodb-server";
 import { type LocalSqsServer, startLocalSqs } from "./sqs-server";
 import { LocalWorkflow, type LocalWorkflowOptions } from "./workflow";
 
@@ -34,6 +36,8 @@ export interface LocalPipelineOptions {
    * environment, else the stack's (the stage setting `airtableRequestsPerSecond` of WriteToAirtable).
    */
   airtableRequestsPerSecond?: number;
+  /** DescribeExecution's lag (ms) in the local runtime; see `describeExecutionTask`. */
+  describeLagMs?: LocalWorkflowOptions["describeLagMs"];
   retryIntervalOverrides?: LocalWorkflowOptions["retryIntervalOverrides"];
   waitTimeOverrides?: LocalWorkflowOptions["waitTimeOverrides"];
   handlers?: LocalWorkflowOptions["handlers"];
@@ -51,6 +55,11 @@ export interface LocalPipeline {
   sqs: SQSClient;
   sqsEndpoint: string;
   queueUrls: { source: string; deadLetter: string };
+  /** The local DynamoDB server (in memory, loopback) with the stack's tables: the drain lease. */
+  dynamodb: DynamoDBClient;
+  dynamodbEndpoint: string;
+  /** The stack's tables by construct id, e.g. `DrainLease`, as the definition names them. */
+  tableNames: string[];
   /** Undefined when writing to a real Airtable. */
   emulator?: AirtableEmulator;
   airtable: { endpointUrl: string; token: string; baseId: string; tableName: string };
@@ -61,9 +70,10 @@ export interface LocalPipeline {
 }
 
 /**
- * Starts the local pipeline: an SQS server with the stack's two queues (same attributes), the Airtable emulator,
- * and the synthesized state machine wired to the real handlers. Handlers read their configuration from the same
- * environment variables SST sets in Lambda, which this sets to point at the local servers.
+ * Starts the local pipeline: an SQS server with the stack's two queues (same attributes), a DynamoDB server with the
+ * stack's lease table, the Airtable emulator, and the synthesized state machine wired to the real handlers. Handlers
+ * read their configuration from the same environment variables SST sets in Lambda, which this sets to point at the
+ * local servers.
  */
 export async function startLocalPipeline(options: Partial<LocalPipelineOptions> & Pick<LocalPipelineOptions, "workflow">): Promise<LocalPipeline> {
   const settings = { ...LOCAL_PIPELINE_DEFAULTS, ...options };
@@ -83,6 +93,14 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
     const sqs = new SQSClient({ endpoint: sqsEndpoint });
     closers.push(async () => sqs.destroy());
     const queueUrls = await createQueues(sqs, settings);
+
+    // The drain lease's table, in a DynamoDB server of this process (see startLocalDynamoDb for why in memory).
+    const dynamodbServer = await startLocalDynamoDb();
+    closers.push(() => dynamodbServer.close());
+    const dynamodb = new DynamoDBClient({ endpoint: dynamodbServer.endpoint });
+    closers.push(async () => dynamodb.destroy());
+    const tables = stackTables(settings.workflow);
+    await createStackTables(dynamodb, tables);
 
     let emulator: AirtableEmulator | undefined;
     let airtable: LocalPipeline["airtable"];
@@ -109,6 +127,8 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       workflow: settings.workflow,
       sqs,
       queueUrls: { DonationsQueue: queueUrls.source, DeadLetterQueue: queueUrls.deadLetter },
+      dynamodb,
+      describeLagMs: settings.describeLagMs,
       retryIntervalOverrides: settings.retryIntervalOverrides,
       waitTimeOverrides: settings.waitTimeOverrides,
       handlers: settings.handlers,
@@ -117,6 +137,9 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       sqs,
       sqsEndpoint,
       queueUrls,
+      dynamodb,
+      dynamodbEndpoint: dynamodbServer.endpoint,
+      tableNames: tables.map((table) => table.tableName),
       emulator,
       airtable,
       workflow,

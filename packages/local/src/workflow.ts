@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { StateMachine } from "aws-local-stepfunctions";
 import type { Round } from "@fundraise-sync/core/write-round";
@@ -29,6 +30,13 @@ export interface LocalWorkflowOptions {
   sqs: SQSClient;
   /** Local URLs of the stack's queues, by construct id (`DonationsQueue`, `DeadLetterQueue`). */
   queueUrls: Record<string, string>;
+  /** The local DynamoDB server holding the stack's tables (the drain lease), named by construct id. */
+  dynamodb: DynamoDBClient;
+  /**
+   * How long DescribeExecution shows an execution as it was before its latest change (ms): see
+   * {@link describeExecutionTask}. Default {@link DESCRIBE_EXECUTION_LAG_MS}.
+   */
+  describeLagMs?: number;
   handlers?: Record<string, TaskHandler>;
   /** Shortens retry waits (ms), by state name, as aws-local-stepfunctions' `retryIntervalOverrides`. */
   retryIntervalOverrides?: Record<string, number | number[]>;
@@ -55,7 +63,7 @@ export interface ReceivedReceipt {
 /** What one execution did, counted from its event log. */
 export interface DrainSummary {
   executionArn: string;
-  /** SKIPPED: the overlap guard found another drain running. */
+  /** SKIPPED: another execution holds the drain lease (AnotherDrainIsRunning). */
   status: "SUCCEEDED" | "FAILED" | "SKIPPED";
   /** True when it reached the batch cap and started a continuation: run {@link LocalWorkflow.execute} again now. */
   continued: boolean;
@@ -80,12 +88,17 @@ export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${ACCOUNT_AND_REGION}:sta
 /**
  * The synthesized drain state machine, executed in-process by aws-local-stepfunctions. Every Task is mapped by its
  * `Resource`: `lambda:invoke` to the handler named by its FunctionName, `aws-sdk:sqs:*` to real calls on the local
- * SQS server, `aws-sdk:sfn:listExecutions` to this runtime's own running executions.
+ * SQS server, `dynamodb:*` to real calls on the local DynamoDB server, `aws-sdk:sfn:describeExecution` (and
+ * `listExecutions`) to this runtime's own executions.
  */
 export class LocalWorkflow {
   readonly #machine: StateMachine;
   readonly #overrides: Record<string, (input: any) => Promise<any>>;
   readonly #running = new Map<string, { startDate: string }>();
+  /** Every execution this runtime started, with its status: what DescribeExecution answers from. */
+  readonly #executions = new Map<string, ExecutionRecord>();
+  /** How to stop each execution in progress, as StopExecution does. */
+  readonly #aborts = new Map<string, () => void>();
   /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
   #pendingContinuation: Record<string, unknown> | undefined;
   readonly #observers = new Set<WorkflowObserver>();
@@ -137,6 +150,8 @@ export class LocalWorkflow {
     const startDate = new Date().toISOString();
     const started = Date.now();
     this.#running.set(executionArn, { startDate });
+    const record: ExecutionRecord = { startDate: new Date(started), status: "RUNNING" };
+    this.#executions.set(executionArn, record);
     const execution = this.#machine.run(
       input as never,
       {
@@ -165,13 +180,17 @@ export class LocalWorkflow {
       stateTransitions: 0,
       durationMs: 0,
     };
+    this.#aborts.set(executionArn, execution.abort);
     const events = tap(execution.eventLogs as AsyncIterable<EventLog>, (event) => this.#notify((o) => o.event?.(executionArn, event)));
     const counting = countEvents(events, summary);
     try {
       const output = (await execution.result) as { received?: number } | undefined;
       // The drain's own count (DrainComplete outputs $.drain); a skipped drain outputs its input.
       summary.received = output?.received ?? 0;
+      record.status = "SUCCEEDED";
     } catch (error) {
+      const name = (error as Error).name;
+      record.status = name === "ExecutionAbortedError" ? "ABORTED" : name === "ExecutionTimeoutError" ? "TIMED_OUT" : "FAILED";
       // aws-local-stepfunctions rejects with an ExecutionError whose cause is the state machine's own error.
       const wrapper = error as { name?: string; cause?: unknown };
       const failure = (wrapper.name === "ExecutionError" && wrapper.cause ? wrapper.cause : wrapper) as {
@@ -183,12 +202,30 @@ export class LocalWorkflow {
       summary.error = { name: failure.name ?? "Error", cause: String(failure.cause ?? failure.message ?? "") };
     } finally {
       this.#running.delete(executionArn);
+      this.#aborts.delete(executionArn);
+      record.stopDate = new Date();
     }
     await counting;
     summary.continued = this.#pendingContinuation !== undefined;
     summary.durationMs = Date.now() - started;
     this.#notify((o) => o.finished?.(summary));
     return summary;
+  }
+
+  /**
+   * Stops an execution in progress where it is, as StopExecution does (status ABORTED): it runs no further state,
+   * so it gives nothing back (no lease release, no delete). Its `execute()` resolves as FAILED.
+   * @returns false if no such execution is in progress.
+   */
+  abort(executionArn: string): boolean {
+    const abort = this.#aborts.get(executionArn);
+    abort?.();
+    return abort !== undefined;
+  }
+
+  /** The executions in progress now (their ARNs), e.g. to {@link abort} one. */
+  runningExecutions(): string[] {
+    return [...this.#running.keys()];
   }
 
   /**
@@ -256,6 +293,13 @@ export class LocalWorkflow {
           this.#pendingContinuation = Input;
           return { ExecutionArn: `${LOCAL_STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")}:${randomUUID()}`, StartDate: new Date().toISOString() };
         };
+      case "arn:aws:states:::dynamodb:putItem":
+      case "arn:aws:states:::dynamodb:getItem":
+      case "arn:aws:states:::dynamodb:updateItem":
+      case "arn:aws:states:::dynamodb:deleteItem":
+        return dynamoDbTask(this.options.dynamodb, state.Resource);
+      case "arn:aws:states:::aws-sdk:sfn:describeExecution":
+        return describeExecutionTask(this.#executions, this.options.describeLagMs ?? DESCRIBE_EXECUTION_LAG_MS);
       case "arn:aws:states:::aws-sdk:sfn:listExecutions":
         return async () => ({
           Executions: [...this.#running].map(([executionArn, { startDate }]) => ({
@@ -269,6 +313,86 @@ export class LocalWorkflow {
         throw new Error(`State ${stateName}: no local mapping for resource ${state.Resource}`);
     }
   }
+}
+
+// --- The drain lease's calls ----------------------------------------------------------------------------------
+
+/** An execution's status as DescribeExecution reports it (PENDING_REDRIVE does not arise here: nothing redrives). */
+export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
+
+/** What this runtime remembers of an execution it started. */
+export interface ExecutionRecord {
+  startDate: Date;
+  status: ExecutionStatus;
+  stopDate?: Date;
+}
+
+/**
+ * DescribeExecution's default lag here (ms): AWS documents it as eventually consistent ("This operation is eventually
+ * consistent. The results are best effort and may not reflect very recent updates and changes": API reference,
+ * DescribeExecution) and publishes no bound, so the local runtime shows a short lag by default rather than none.
+ */
+export const DESCRIBE_EXECUTION_LAG_MS = 1000;
+
+/**
+ * `aws-sdk:sfn:describeExecution` on this runtime's own executions, eventually consistent like AWS's: for `lagMs`
+ * after a change it still shows the execution as it was before. An execution started less than `lagMs` ago does
+ * not exist yet (`Sfn.ExecutionDoesNotExistException`); one that ended less than `lagMs` ago is still RUNNING.
+ */
+export function describeExecutionTask(executions: ReadonlyMap<string, ExecutionRecord>, lagMs: number) {
+  return async ({ ExecutionArn }: { ExecutionArn: string }) => {
+    const now = Date.now();
+    const record = executions.get(ExecutionArn);
+    if (!record || now - record.startDate.getTime() < lagMs) {
+      throw serviceError("Sfn", "ExecutionDoesNotExist", `Execution Does Not Exist: '${ExecutionArn}'`);
+    }
+    const ended = record.stopDate !== undefined && now - record.stopDate.getTime() >= lagMs;
+    return {
+      ExecutionArn,
+      StateMachineArn: LOCAL_STATE_MACHINE_ARN,
+      Name: ExecutionArn.split(":").pop(),
+      Status: ended ? record.status : "RUNNING",
+      StartDate: record.startDate.toISOString(),
+      ...(ended ? { StopDate: record.stopDate!.toISOString() } : {}),
+    };
+  };
+}
+
+const DYNAMODB_COMMANDS = {
+  "arn:aws:states:::dynamodb:putItem": PutItemCommand,
+  "arn:aws:states:::dynamodb:getItem": GetItemCommand,
+  "arn:aws:states:::dynamodb:updateItem": UpdateItemCommand,
+  "arn:aws:states:::dynamodb:deleteItem": DeleteItemCommand,
+} as const;
+
+/**
+ * The optimized DynamoDB integration as real calls on the local DynamoDB server: the state's Parameters are the API
+ * request, the answer comes back with the integration's `SdkHttpMetadata`/`SdkResponseMetadata`, and an error is
+ * named `DynamoDB.<Name>` (upper-case DB: "Perform DynamoDB CRUD operations with Step Functions").
+ */
+function dynamoDbTask(dynamodb: DynamoDBClient, resource: keyof typeof DYNAMODB_COMMANDS) {
+  const Command = DYNAMODB_COMMANDS[resource] as new (input: any) => Parameters<DynamoDBClient["send"]>[0];
+  return async (params: Record<string, unknown>) => {
+    try {
+      const { $metadata, ...response } = (await dynamodb.send(new Command(params))) as { $metadata: { httpStatusCode?: number; requestId?: string } };
+      return { ...response, SdkHttpMetadata: { HttpStatusCode: $metadata.httpStatusCode }, SdkResponseMetadata: { RequestId: $metadata.requestId } };
+    } catch (error) {
+      const { name = "Error", message = String(error) } = error as Error;
+      throw serviceError("DynamoDB", name, message, { exact: true });
+    }
+  };
+}
+
+/**
+ * An AWS service's error as a Step Functions integration reports it: Error `<Service>.<Name>` (the AWS SDK
+ * integration adds `Exception` when the name lacks it; `exact` keeps it as is), Cause the message with the call's
+ * details, as AWS formats them.
+ */
+function serviceError(service: string, code: string, message: string, { exact = false } = {}): Error {
+  const name = `${service}.${exact || code.endsWith("Exception") ? code : `${code}Exception`}`;
+  const error = new Error(message, { cause: `${message} (Service: ${service}, Status Code: 400, Error Code: ${code})` });
+  error.name = name;
+  return error;
 }
 
 /** Every Task state of a definition, inside Map item processors too, by name. */

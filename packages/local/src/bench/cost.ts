@@ -13,13 +13,20 @@ export const AWS_PRICES = {
   sqsRequest: 0.4 / 1_000_000,
   /** CloudWatch: per standard alarm per month. */
   cloudWatchAlarmMonth: 0.1,
+  /** DynamoDB on-demand: per write request unit (an item up to 1 KB; $0.625 per 1M). The drain lease only. */
+  dynamoDbWriteRequest: 0.625 / 1_000_000,
 } as const;
+
+/** Lease writes of a drain that finds the lease free: TakeLease's put and ReleaseLease's delete. */
+export const LEASE_WRITES_PER_DRAIN = 2;
 
 export interface Usage {
   stateTransitions: number;
   lambdaInvocations: number;
   lambdaGbSeconds: number;
   sqsRequests: number;
+  /** DynamoDB write request units (the lease); none when left out. */
+  dynamoDbWrites?: number;
 }
 
 export function costOf(usage: Usage): number {
@@ -27,18 +34,26 @@ export function costOf(usage: Usage): number {
     usage.stateTransitions * AWS_PRICES.stepFunctionsTransition +
     usage.lambdaInvocations * AWS_PRICES.lambdaRequest +
     usage.lambdaGbSeconds * AWS_PRICES.lambdaGbSecondArm +
-    usage.sqsRequests * AWS_PRICES.sqsRequest
+    usage.sqsRequests * AWS_PRICES.sqsRequest +
+    (usage.dynamoDbWrites ?? 0) * AWS_PRICES.dynamoDbWriteRequest
   );
 }
 
 /**
  * An idle month: the schedule starts an execution every `scheduleMinutes`; each finds the queue empty and takes
- * `emptyExecutionTransitions` transitions, one ListExecutions call and three (long-poll) receives. Plus the three alarms.
+ * `emptyExecutionTransitions` transitions, three (long-poll) receives and the lease's two writes (DescribeExecution,
+ * asked only when the lease is held, is free). Plus the three alarms.
  */
 export function idleMonthCost(scheduleMinutes: number, emptyExecutionTransitions: number): number {
   const executions = (30 * 24 * 60) / scheduleMinutes;
   return (
-    costOf({ stateTransitions: executions * emptyExecutionTransitions, lambdaInvocations: 0, lambdaGbSeconds: 0, sqsRequests: 3 * executions }) +
+    costOf({
+      stateTransitions: executions * emptyExecutionTransitions,
+      lambdaInvocations: 0,
+      lambdaGbSeconds: 0,
+      sqsRequests: 3 * executions,
+      dynamoDbWrites: LEASE_WRITES_PER_DRAIN * executions,
+    }) +
     3 * AWS_PRICES.cloudWatchAlarmMonth
   );
 }

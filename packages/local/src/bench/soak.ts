@@ -23,7 +23,7 @@ import { synthesizeWorkflowCached } from "../../../../stacks/synthesize";
 import { type LocalPipeline, startLocalPipeline } from "../pipeline";
 import { accountFor, queueDepth } from "../testing";
 import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "../workflow";
-import { costOf, deployedThroughput, idleMonthCost } from "./cost";
+import { LEASE_WRITES_PER_DRAIN, costOf, deployedThroughput, idleMonthCost } from "./cost";
 import { UsageError, parseCommandLine } from "../cli/options";
 
 const LAMBDA_MEMORY_GB = 256 / 1024;
@@ -184,6 +184,7 @@ async function run(scenario: Scenario, count: number, workflow: Awaited<ReturnTy
       lambdaInvocations: invocations,
       lambdaGbSeconds: lambdaSeconds * LAMBDA_MEMORY_GB,
       sqsRequests: publishCalls + sqsCalls + deleteCalls,
+      dynamoDbWrites: LEASE_WRITES_PER_DRAIN * summaries.length,
     };
     const rounds = Math.ceil(count / 30);
     return {

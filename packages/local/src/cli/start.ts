@@ -28,8 +28,9 @@ import { DrainLock, startDrainControl } from "../drain-lock";
 const USAGE = `Usage: npm start -- [options]
 
 Runs the pipeline locally on ${CLI_DEFAULTS.host}: an SQS server (queues ${CLI_DEFAULTS.sourceQueueName} and
-${CLI_DEFAULTS.deadLetterQueueName}, persisted in ${CLI_DEFAULTS.sqsDataDir}), the Airtable emulator (records persisted in
-${CLI_DEFAULTS.airtableDataFile}, Airtable's 5 requests/s limit on), and the drain state machine every few seconds.
+${CLI_DEFAULTS.deadLetterQueueName}, persisted in ${CLI_DEFAULTS.sqsDataDir}), a DynamoDB server for the drain lease (in
+memory, any free port), the Airtable emulator (records persisted in ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5
+requests/s limit on), and the drain state machine every few seconds.
 
   --sqs-port N        SQS server port (env ${ENV.sqsPort}; default ${CLI_DEFAULTS.sqsPort}; 0 = any free port)
   --airtable-port N   Airtable emulator port (env ${ENV.airtablePort}; default ${CLI_DEFAULTS.airtablePort}; 0 = any free port)
@@ -173,6 +174,7 @@ async function main(argv: string[]): Promise<number> {
   console.log(`SQS:      ${pipeline.sqsEndpoint}${choice.sqsEndpoint ? ` (from ${ENV.sqsEndpoint})` : ` (data in ${CLI_DEFAULTS.sqsDataDir})`}`);
   console.log(`  queue:  ${pipeline.queueUrls.source}`);
   console.log(`  DLQ:    ${pipeline.queueUrls.deadLetter}`);
+  console.log(`DynamoDB: ${pipeline.dynamodbEndpoint} (in memory: the drain lease, table ${pipeline.tableNames.join(", ")})`);
   if (pipeline.emulator) {
     console.log(`Airtable: ${pipeline.airtable.endpointUrl} (emulator, 5 requests/s limit on, data in ${CLI_DEFAULTS.airtableDataFile})`);
     console.log(`  base:   ${pipeline.airtable.baseId}`);
