@@ -8,14 +8,16 @@ import { handler as writeToAirtable } from "@fundraise-sync/functions/write-to-a
 import { StateName } from "../../../stacks/drain-definition";
 import { placeholderQueueUrl, type SynthesizedWorkflow } from "../../../stacks/synthesize";
 import type { AslGraph, AslState } from "../../../stacks/timing";
+import {
+  AWS_SEMANTICS_DEFAULTS,
+  type AwsSemanticsOptions,
+  ExecutionRegistry,
+  type TaskHandler,
+  invokeLikeLambda,
+  sdkIntegrationError,
+} from "./aws-semantics";
 
-/** A Lambda handler as the state machine calls it: JSON in, JSON out, a named error thrown on failure. */
-export type TaskHandler = (payload: any, context: LambdaContext) => Promise<unknown>;
-
-/** The part of Lambda's context object the handlers use. */
-export interface LambdaContext {
-  getRemainingTimeInMillis(): number;
-}
+export type { LambdaContext, TaskHandler } from "./aws-semantics";
 
 /** The stack's functions, by construct id, mapped to the same handler code that Lambda runs. */
 export const DEFAULT_HANDLERS: Record<string, TaskHandler> = {
@@ -34,6 +36,11 @@ export interface LocalWorkflowOptions {
   retryIntervalOverrides?: Record<string, number | number[]>;
   /** Shortens Wait states (ms), by state name, as aws-local-stepfunctions' `waitTimeOverrides`. */
   waitTimeOverrides?: Record<string, number>;
+  /**
+   * The AWS behaviours a test may tune (see `aws-semantics.ts`): how far ListExecutions / DescribeExecution lag, and
+   * what a function timeout is reported as. AWS's by default.
+   */
+  semantics?: Partial<AwsSemanticsOptions>;
 }
 
 /**
@@ -80,14 +87,16 @@ export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${ACCOUNT_AND_REGION}:sta
 /**
  * The synthesized drain state machine, executed in-process by aws-local-stepfunctions. Every Task is mapped by its
  * `Resource`: `lambda:invoke` to the handler named by its FunctionName, `aws-sdk:sqs:*` to real calls on the local
- * SQS server, `aws-sdk:sfn:listExecutions` to this runtime's own running executions.
+ * SQS server, `aws-sdk:sfn:listExecutions` / `describeExecution` to this runtime's own executions, seen with AWS's lag.
+ * Errors, timeouts and waits follow AWS where it differs from the interpreter: see `aws-semantics.ts`.
  */
 export class LocalWorkflow {
   readonly #machine: StateMachine;
   readonly #overrides: Record<string, (input: any) => Promise<any>>;
-  readonly #running = new Map<string, { startDate: string }>();
-  /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
-  #pendingContinuation: Record<string, unknown> | undefined;
+  readonly #semantics: AwsSemanticsOptions;
+  readonly #executions: ExecutionRegistry;
+  /** A continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
+  #pendingContinuation: { input: Record<string, unknown>; name: string } | undefined;
   readonly #observers = new Set<WorkflowObserver>();
   /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
   readonly #received: ReceivedReceipt[] = [];
@@ -97,6 +106,8 @@ export class LocalWorkflow {
   #handBack: ((receipts: ReceivedReceipt[]) => Promise<unknown>) | undefined;
 
   constructor(private readonly options: LocalWorkflowOptions) {
+    this.#semantics = { ...AWS_SEMANTICS_DEFAULTS, ...options.semantics };
+    this.#executions = new ExecutionRegistry(this.#semantics);
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
     this.#machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
     const timeouts = functionTimeouts(options.workflow);
@@ -130,13 +141,15 @@ export class LocalWorkflow {
   async execute(): Promise<DrainSummary> {
     this.#received.length = 0;
     this.#handBack = undefined;
-    const input = this.#pendingContinuation ?? {};
+    const continuation = this.#pendingContinuation;
     this.#pendingContinuation = undefined;
-    const id = randomUUID();
-    const executionArn = `arn:aws:states:${ACCOUNT_AND_REGION}:execution:${STATE_MACHINE_NAME}:${id}`;
+    const input = continuation?.input ?? {};
+    const id = continuation?.name ?? randomUUID();
+    const executionArn = executionArnFor(id);
+    // A continuation started when its predecessor asked (as on AWS); a scheduled execution starts now.
+    if (!continuation) this.#executions.started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name: id, input });
     const startDate = new Date().toISOString();
     const started = Date.now();
-    this.#running.set(executionArn, { startDate });
     const execution = this.#machine.run(
       input as never,
       {
@@ -182,7 +195,7 @@ export class LocalWorkflow {
       summary.status = "FAILED";
       summary.error = { name: failure.name ?? "Error", cause: String(failure.cause ?? failure.message ?? "") };
     } finally {
-      this.#running.delete(executionArn);
+      this.#executions.stopped(executionArn, summary.status === "FAILED" ? "FAILED" : "SUCCEEDED");
     }
     await counting;
     summary.continued = this.#pendingContinuation !== undefined;
@@ -209,6 +222,10 @@ export class LocalWorkflow {
     await Promise.allSettled([...this.#receiving]);
   }
 
+  /**
+   * The local code for one Task, by its `Resource`. One case per integration; a new one (e.g. `dynamodb:*`) is one
+   * more case, with its errors shaped by `sdkIntegrationError` as the SQS calls' are.
+   */
   #taskFor(
     stateName: string,
     state: AslState,
@@ -216,20 +233,19 @@ export class LocalWorkflow {
     timeouts: Record<string, number>,
   ): (input: any) => Promise<any> {
     const { sqs } = this.options;
+    const invoke = (name: string, payload: unknown) => {
+      const handler = handlers[name];
+      if (!handler) throw new Error(`No local handler for function ${name} (state ${stateName})`);
+      return invokeLikeLambda(handler, payload, timeouts[name] ?? DEFAULT_FUNCTION_TIMEOUT_SECONDS, this.#semantics.functionTimeoutError);
+    };
     // A Lambda invoked directly (`payloadResponseOnly`): the state's input is the payload, the result is its output.
     const directFunction = /^arn:aws:lambda:[^:]+:\d+:function:([^:]+)$/.exec(state.Resource ?? "")?.[1];
-    if (directFunction) {
-      const handler = handlers[directFunction];
-      if (!handler) throw new Error(`No local handler for function ${directFunction} (state ${stateName})`);
-      return (payload) => invokeLikeLambda(handler, payload, timeouts[directFunction]);
-    }
+    if (directFunction) return (payload) => invoke(directFunction, payload);
     switch (state.Resource) {
       case "arn:aws:states:::lambda:invoke":
         return async ({ FunctionName, Payload }: { FunctionName: string; Payload: unknown }) => {
           const name = String(FunctionName).split(":").pop()!;
-          const handler = handlers[name];
-          if (!handler) throw new Error(`No local handler for function ${name} (state ${stateName})`);
-          return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invokeLikeLambda(handler, Payload, timeouts[name]) };
+          return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invoke(name, Payload) };
         };
       case "arn:aws:states:::aws-sdk:sqs:receiveMessage":
         return (params) => {
@@ -251,20 +267,19 @@ export class LocalWorkflow {
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
       case "arn:aws:states:::states:startExecution":
-        // Step Functions starts it at once; locally the next execute() runs it (callers loop on `continued`).
+        // Step Functions starts it at once (so it is listed from then on); locally the next execute() runs it, under
+        // the same ARN (callers loop on `continued`).
         return async ({ Input }: { Input: Record<string, unknown> }) => {
-          this.#pendingContinuation = Input;
-          return { ExecutionArn: `${LOCAL_STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")}:${randomUUID()}`, StartDate: new Date().toISOString() };
+          const name = randomUUID();
+          const executionArn = executionArnFor(name);
+          this.#executions.started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name, input: Input });
+          this.#pendingContinuation = { input: Input, name };
+          return { ExecutionArn: executionArn, StartDate: new Date().toISOString() };
         };
       case "arn:aws:states:::aws-sdk:sfn:listExecutions":
-        return async () => ({
-          Executions: [...this.#running].map(([executionArn, { startDate }]) => ({
-            executionArn,
-            stateMachineArn: LOCAL_STATE_MACHINE_ARN,
-            status: "RUNNING",
-            startDate,
-          })),
-        });
+        return async (params) => this.#executions.listExecutions(params);
+      case "arn:aws:states:::aws-sdk:sfn:describeExecution":
+        return async (params) => this.#executions.describeExecution(params);
       default:
         throw new Error(`State ${stateName}: no local mapping for resource ${state.Resource}`);
     }
@@ -289,52 +304,29 @@ function pointAtLocalQueues(definition: AslGraph, constructIds: Record<string, s
   return JSON.parse(text);
 }
 
+const executionArnFor = (name: string) => `arn:aws:states:${ACCOUNT_AND_REGION}:execution:${STATE_MACHINE_NAME}:${name}`;
+
+/** Lambda's default function timeout (seconds), for a function the template gives none. */
+const DEFAULT_FUNCTION_TIMEOUT_SECONDS = 3;
+
 /** Each function's configured timeout (seconds), by construct id, from the template. */
 function functionTimeouts({ template, constructIds }: LocalWorkflowOptions["workflow"]): Record<string, number> {
   const timeouts: Record<string, number> = {};
   for (const [logicalId, resource] of Object.entries(template.Resources as Record<string, any>)) {
     if (resource.Type === "AWS::Lambda::Function" && constructIds[logicalId]) {
-      timeouts[constructIds[logicalId]!] = resource.Properties.Timeout ?? 3;
+      timeouts[constructIds[logicalId]!] = resource.Properties.Timeout ?? DEFAULT_FUNCTION_TIMEOUT_SECONDS;
     }
   }
   return timeouts;
 }
 
-/**
- * Calls a handler the way Lambda reports to Step Functions: a thrown error's `name` becomes the error, its cause is
- * Lambda's JSON (`errorType`, `errorMessage`), and running past the function's timeout is `Sandbox.Timedout`.
- */
-async function invokeLikeLambda(handler: TaskHandler, payload: unknown, timeoutSeconds = 3): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(namedError("Sandbox.Timedout", `Task timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
-  });
-  try {
-    const context: LambdaContext = { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-    return await Promise.race([handler(structuredClone(payload), context), timedOut]);
-  } catch (error) {
-    const { name = "Error", message = String(error) } = error as Error;
-    throw namedError(name, message);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function namedError(name: string, message: string): Error {
-  const error = new Error(message, { cause: JSON.stringify({ errorType: name, errorMessage: message, trace: [] }) });
-  error.name = name;
-  return error;
-}
-
-/** SDK integrations name service errors `Sqs.<Name>`; strip the SDK's `$metadata` like Step Functions does. */
+/** An `aws-sdk:sqs:*` call: the SDK's `$metadata` stripped, as Step Functions does; errors named as it names them. */
 async function callSqs(call: () => Promise<{ $metadata?: unknown }>): Promise<unknown> {
   try {
     const { $metadata: _, ...response } = await call();
     return response;
   } catch (error) {
-    const { name = "Error", message = String(error) } = error as Error;
-    throw namedError(`Sqs.${name}`, message);
+    throw sdkIntegrationError("Sqs", error);
   }
 }
 
