@@ -143,11 +143,12 @@ const scenarios: Scenario[] = [
       await new Promise((resolve) => setTimeout(resolve, 150));
       await sendRaw(pipeline, serializeDonationEvent(donation));
       const overlapping = await pipeline.workflow.execute();
-      expect(overlapping.status).toBe("SKIPPED"); // the overlap guard: no second drain races the first
-      // The first drain takes the copy too: in the same round (a copy, not written) or the next (an update).
       const drained = await first;
-      expect(drained.received).toBe(2);
-      expect(drained.written - drained.updated).toBe(1);
+      // ListExecutions lags on AWS (see aws-semantics.ts), so the overlap guard may miss the first drain and both
+      // run. Either the first takes both copies (the second skipped), or each takes one: the record is created once.
+      const created = (summary: DrainSummary) => summary.written - summary.updated;
+      expect(drained.received + overlapping.received).toBe(2);
+      expect(created(drained) + created(overlapping)).toBe(1);
       return { validIds: [donation.Id], invalidBodies: [] };
     },
   },

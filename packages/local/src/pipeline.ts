@@ -36,6 +36,8 @@ export interface LocalPipelineOptions {
   retryIntervalOverrides?: LocalWorkflowOptions["retryIntervalOverrides"];
   waitTimeOverrides?: LocalWorkflowOptions["waitTimeOverrides"];
   handlers?: LocalWorkflowOptions["handlers"];
+  /** The AWS behaviours a test may tune (ListExecutions' lag, how a function timeout is named); AWS's by default. */
+  semantics?: LocalWorkflowOptions["semantics"];
 }
 
 export const LOCAL_PIPELINE_DEFAULTS = {
@@ -106,6 +108,7 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       retryIntervalOverrides: settings.retryIntervalOverrides,
       waitTimeOverrides: settings.waitTimeOverrides,
       handlers: settings.handlers,
+      semantics: settings.semantics,
     });
     return {
       sqs,

@@ -118,6 +118,11 @@ export class LocalWorkflow {
     }
   }
 
+  /** The AWS behaviours this runtime was given (`aws-semantics.ts`), e.g. how far ListExecutions lags. */
+  get semantics(): Readonly<AwsSemanticsOptions> {
+    return this.#semantics;
+  }
+
   /** Calls `observer` for every execution from now on; returns a function that stops it. */
   observe(observer: WorkflowObserver): () => void {
     this.#observers.add(observer);
