@@ -142,7 +142,7 @@ describe("a Task without TimeoutSeconds (no timeout of its own on AWS; the inter
     let answer: (value: unknown) => void = () => undefined;
     const machine = new StateMachine({ StartAt: "Long", States: { Long: { Type: "Task", Resource: "arn:aws:states:::aws-sdk:sqs:receiveMessage", End: true } } } as never);
     const execution = machine.run({} as never, {
-      overrides: { taskResourceLocalHandlers: { Long: () => new Promise((resolve) => (answer = resolve)) } },
+      overrides: { taskResourceLocalHandlers: { Long: () => new Promise((resolve) => (answer = resolve as (value: unknown) => void)) } },
     });
     let settled = false;
     const result = execution.result.then(

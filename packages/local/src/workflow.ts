@@ -245,7 +245,10 @@ export class LocalWorkflow {
     };
     // A Lambda invoked directly (`payloadResponseOnly`): the state's input is the payload, the result is its output.
     const directFunction = /^arn:aws:lambda:[^:]+:\d+:function:([^:]+)$/.exec(state.Resource ?? "")?.[1];
-    if (directFunction) return (payload) => invoke(directFunction, payload);
+    if (directFunction) {
+      if (!handlers[directFunction]) throw new Error(`No local handler for function ${directFunction} (state ${stateName})`);
+      return (payload) => invoke(directFunction, payload);
+    }
     switch (state.Resource) {
       case "arn:aws:states:::lambda:invoke":
         return async ({ FunctionName, Payload }: { FunctionName: string; Payload: unknown }) => {
