@@ -69,7 +69,7 @@ describe("the drain lease, executed locally", () => {
   let entered: Map<string, string[]>;
   const LAG_MS = 2500;
   beforeAll(async () => {
-    pipeline = await start({ describeLagMs: LAG_MS });
+    pipeline = await start({ semantics: { describeExecutionLagMs: LAG_MS } });
     bus = new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source);
     entered = watchStates(pipeline);
   });
@@ -201,17 +201,17 @@ describe("two drains started at once", () => {
   it.each([
     {
       view: "DescribeExecution does not show the holder yet",
-      describeLagMs: 60_000,
+      describeExecutionLagMs: 60_000,
       skippedVia: [StateName.DescribeLeaseHolder, StateName.AnotherDrainIsRunning],
     },
     {
       view: "DescribeExecution shows the holder RUNNING",
-      describeLagMs: 0,
+      describeExecutionLagMs: 0,
       skippedVia: [StateName.DescribeLeaseHolder, StateName.HasLeaseHolderEnded, StateName.AnotherDrainIsRunning],
     },
-  ])("exactly one writes, the other skips: $view", async ({ describeLagMs, skippedVia }) => {
+  ])("exactly one writes, the other skips: $view", async ({ describeExecutionLagMs, skippedVia }) => {
     // Arrange
-    const pipeline = await start({ describeLagMs });
+    const pipeline = await start({ semantics: { describeExecutionLagMs } });
     const entered = watchStates(pipeline);
     try {
       const donations = sampleDonations(30);
@@ -240,7 +240,7 @@ describe("two drains started at once", () => {
     const parameters = (workflow.definition as AslGraph).States[StateName.TakeLease]!.Parameters as Record<string, unknown>;
     delete parameters.ConditionExpression;
     delete parameters.ExpressionAttributeNames;
-    const pipeline = await start({ workflow, describeLagMs: 60_000 });
+    const pipeline = await start({ workflow, semantics: { describeExecutionLagMs: 60_000 } });
     try {
       await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(60));
       pipeline.emulator!.faults.addLatency(200, { times: 6 });

@@ -36,11 +36,11 @@ export interface LocalPipelineOptions {
    * environment, else the stack's (the stage setting `airtableRequestsPerSecond` of WriteToAirtable).
    */
   airtableRequestsPerSecond?: number;
-  /** DescribeExecution's lag (ms) in the local runtime; see `describeExecutionTask`. */
-  describeLagMs?: LocalWorkflowOptions["describeLagMs"];
   retryIntervalOverrides?: LocalWorkflowOptions["retryIntervalOverrides"];
   waitTimeOverrides?: LocalWorkflowOptions["waitTimeOverrides"];
   handlers?: LocalWorkflowOptions["handlers"];
+  /** The AWS behaviours a test may tune (ListExecutions' lag, how a function timeout is named); AWS's by default. */
+  semantics?: LocalWorkflowOptions["semantics"];
 }
 
 export const LOCAL_PIPELINE_DEFAULTS = {
@@ -128,10 +128,10 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       sqs,
       queueUrls: { DonationsQueue: queueUrls.source, DeadLetterQueue: queueUrls.deadLetter },
       dynamodb,
-      describeLagMs: settings.describeLagMs,
       retryIntervalOverrides: settings.retryIntervalOverrides,
       waitTimeOverrides: settings.waitTimeOverrides,
       handlers: settings.handlers,
+      semantics: settings.semantics,
     });
     return {
       sqs,

@@ -12,6 +12,7 @@ import {
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from "vitest";
 import { MAX_MESSAGES_PER_ROUND, StateName } from "../../../stacks/drain-definition";
 import { MAX_ROUNDS_PER_EXECUTION } from "../../../stacks/settings";
+import { LAMBDA_UNKNOWN, SANDBOX_TIMEDOUT } from "./aws-semantics";
 import { type LocalPipeline, startLocalPipeline } from "./pipeline";
 import { accountFor, donationRecords, queueDepth, readDeadLetters } from "./testing";
 
@@ -81,7 +82,10 @@ describe("the synthesized drain, executed locally", () => {
     expect(others).toHaveLength(0);
     expect(letter!.body).toBe(invalidBody);
     expect(letter!.attributes[DeadLetterAttribute.ErrorName]).toBe(ErrorName.InvalidDonationEvent);
-    expect(letter!.attributes[DeadLetterAttribute.ErrorCause]).toContain("DonationAmount: must be greater than 0, got -5");
+    // As Step Functions reports a function's error: Lambda's JSON, the message in errorMessage
+    const cause = JSON.parse(letter!.attributes[DeadLetterAttribute.ErrorCause]!);
+    expect(cause).toMatchObject({ errorType: ErrorName.InvalidDonationEvent, trace: expect.any(Array) });
+    expect(cause.errorMessage).toContain("DonationAmount: must be greater than 0, got -5");
     expect(letter!.attributes[DeadLetterAttribute.FailedState]).toBe(StateName.Validate);
     expect(letter!.attributes[DeadLetterAttribute.ReceiveCount]).toBe("1");
     expect(letter!.attributes[DeadLetterAttribute.ExecutionArn]).toBe(summary.executionArn);
@@ -285,6 +289,52 @@ describe("the drain with a wrong Airtable token", () => {
     } finally {
       await pipeline.close();
       await emulator.close();
+    }
+  });
+});
+
+describe("the drain with a function that runs past its timeout", () => {
+  /** The synthesized workflow with Validate's timeout cut to 1 s, and a Validate that takes 1.5 s. */
+  const withShortValidate = () => {
+    const workflow = structuredClone(inject("workflow"));
+    const logicalId = Object.keys(workflow.constructIds).find((id) => workflow.constructIds[id] === "Validate")!;
+    workflow.template.Resources[logicalId].Properties.Timeout = 1;
+    return workflow;
+  };
+  const slowValidate = () => new Promise((resolve) => setTimeout(resolve, 1500));
+
+  it.each([
+    [SANDBOX_TIMEDOUT, {}],
+    [LAMBDA_UNKNOWN, { functionTimeoutError: LAMBDA_UNKNOWN }],
+  ] as const)("reports Validate's timeout as %s", async (expected, semantics) => {
+    // Arrange
+    const pipeline = await startLocalPipeline({
+      workflow: withShortValidate(),
+      sqsPort: 0,
+      emulator: { port: 0, rateLimit: false },
+      retryIntervalOverrides: { ...SHORT_RETRIES, [StateName.Validate]: 20 },
+      waitTimeOverrides: SHORT_WAITS,
+      handlers: { Validate: slowValidate },
+      semantics,
+    });
+    const failures: string[] = [];
+    pipeline.workflow.observe({
+      event: (_arn, event) => {
+        const { type, state, Error: error } = event as { type: string; state?: { name: string }; Error?: string };
+        if (type === "StateFailed" && state?.name === StateName.Validate) failures.push(error!);
+      },
+    });
+    try {
+      await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish([sampleDonation()]);
+
+      // Act
+      await pipeline.workflow.execute();
+
+      // Assert: every failed attempt is named as AWS names it
+      expect(failures.length).toBeGreaterThanOrEqual(1);
+      expect(new Set(failures)).toEqual(new Set([expected]));
+    } finally {
+      await pipeline.close();
     }
   });
 });

@@ -9,14 +9,17 @@ import { handler as writeToAirtable } from "@fundraise-sync/functions/write-to-a
 import { StateName } from "../../../stacks/drain-definition";
 import { placeholderQueueUrl, type SynthesizedWorkflow } from "../../../stacks/synthesize";
 import type { AslGraph, AslState } from "../../../stacks/timing";
+import {
+  AWS_SEMANTICS_DEFAULTS,
+  type AwsSemanticsOptions,
+  ExecutionRegistry,
+  type ExecutionStatus,
+  type TaskHandler,
+  invokeLikeLambda,
+  sdkIntegrationError,
+} from "./aws-semantics";
 
-/** A Lambda handler as the state machine calls it: JSON in, JSON out, a named error thrown on failure. */
-export type TaskHandler = (payload: any, context: LambdaContext) => Promise<unknown>;
-
-/** The part of Lambda's context object the handlers use. */
-export interface LambdaContext {
-  getRemainingTimeInMillis(): number;
-}
+export type { LambdaContext, TaskHandler } from "./aws-semantics";
 
 /** The stack's functions, by construct id, mapped to the same handler code that Lambda runs. */
 export const DEFAULT_HANDLERS: Record<string, TaskHandler> = {
@@ -31,17 +34,17 @@ export interface LocalWorkflowOptions {
   /** Local URLs of the stack's queues, by construct id (`DonationsQueue`, `DeadLetterQueue`). */
   queueUrls: Record<string, string>;
   /** The local DynamoDB server holding the stack's tables (the drain lease), named by construct id. */
-  dynamodb: DynamoDBClient;
-  /**
-   * How long DescribeExecution shows an execution as it was before its latest change (ms): see
-   * {@link describeExecutionTask}. Default {@link DESCRIBE_EXECUTION_LAG_MS}.
-   */
-  describeLagMs?: number;
+  dynamodb?: DynamoDBClient;
   handlers?: Record<string, TaskHandler>;
   /** Shortens retry waits (ms), by state name, as aws-local-stepfunctions' `retryIntervalOverrides`. */
   retryIntervalOverrides?: Record<string, number | number[]>;
   /** Shortens Wait states (ms), by state name, as aws-local-stepfunctions' `waitTimeOverrides`. */
   waitTimeOverrides?: Record<string, number>;
+  /**
+   * The AWS behaviours a test may tune (see `aws-semantics.ts`): how far ListExecutions / DescribeExecution lag, and
+   * what a function timeout is reported as. AWS's by default.
+   */
+  semantics?: Partial<AwsSemanticsOptions>;
 }
 
 /**
@@ -88,19 +91,19 @@ export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${ACCOUNT_AND_REGION}:sta
 /**
  * The synthesized drain state machine, executed in-process by aws-local-stepfunctions. Every Task is mapped by its
  * `Resource`: `lambda:invoke` to the handler named by its FunctionName, `aws-sdk:sqs:*` to real calls on the local
- * SQS server, `dynamodb:*` to real calls on the local DynamoDB server, `aws-sdk:sfn:describeExecution` (and
- * `listExecutions`) to this runtime's own executions.
+ * SQS server, `dynamodb:*` to real calls on the local DynamoDB server, `aws-sdk:sfn:describeExecution` /
+ * `listExecutions` to this runtime's own executions, seen with AWS's lag. Errors, timeouts and waits follow AWS where
+ * it differs from the interpreter: see `aws-semantics.ts`.
  */
 export class LocalWorkflow {
   readonly #machine: StateMachine;
   readonly #overrides: Record<string, (input: any) => Promise<any>>;
-  readonly #running = new Map<string, { startDate: string }>();
-  /** Every execution this runtime started, with its status: what DescribeExecution answers from. */
-  readonly #executions = new Map<string, ExecutionRecord>();
+  readonly #semantics: AwsSemanticsOptions;
+  readonly #executions: ExecutionRegistry;
   /** How to stop each execution in progress, as StopExecution does. */
   readonly #aborts = new Map<string, () => void>();
-  /** The input of a continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
-  #pendingContinuation: Record<string, unknown> | undefined;
+  /** A continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
+  #pendingContinuation: { input: Record<string, unknown>; name: string } | undefined;
   readonly #observers = new Set<WorkflowObserver>();
   /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
   readonly #received: ReceivedReceipt[] = [];
@@ -110,6 +113,8 @@ export class LocalWorkflow {
   #handBack: ((receipts: ReceivedReceipt[]) => Promise<unknown>) | undefined;
 
   constructor(private readonly options: LocalWorkflowOptions) {
+    this.#semantics = { ...AWS_SEMANTICS_DEFAULTS, ...options.semantics };
+    this.#executions = new ExecutionRegistry(this.#semantics);
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
     this.#machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
     const timeouts = functionTimeouts(options.workflow);
@@ -118,6 +123,11 @@ export class LocalWorkflow {
     for (const [name, state] of taskStates(definition)) {
       this.#overrides[name] = this.#taskFor(name, state, handlers, timeouts);
     }
+  }
+
+  /** The AWS behaviours this runtime was given (`aws-semantics.ts`), e.g. how far ListExecutions lags. */
+  get semantics(): Readonly<AwsSemanticsOptions> {
+    return this.#semantics;
   }
 
   /** Calls `observer` for every execution from now on; returns a function that stops it. */
@@ -143,15 +153,15 @@ export class LocalWorkflow {
   async execute(): Promise<DrainSummary> {
     this.#received.length = 0;
     this.#handBack = undefined;
-    const input = this.#pendingContinuation ?? {};
+    const continuation = this.#pendingContinuation;
     this.#pendingContinuation = undefined;
-    const id = randomUUID();
-    const executionArn = `arn:aws:states:${ACCOUNT_AND_REGION}:execution:${STATE_MACHINE_NAME}:${id}`;
+    const input = continuation?.input ?? {};
+    const id = continuation?.name ?? randomUUID();
+    const executionArn = executionArnFor(id);
+    // A continuation started when its predecessor asked (as on AWS); a scheduled execution starts now.
+    if (!continuation) this.#executions.started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name: id, input });
     const startDate = new Date().toISOString();
     const started = Date.now();
-    this.#running.set(executionArn, { startDate });
-    const record: ExecutionRecord = { startDate: new Date(started), status: "RUNNING" };
-    this.#executions.set(executionArn, record);
     const execution = this.#machine.run(
       input as never,
       {
@@ -183,14 +193,14 @@ export class LocalWorkflow {
     this.#aborts.set(executionArn, execution.abort);
     const events = tap(execution.eventLogs as AsyncIterable<EventLog>, (event) => this.#notify((o) => o.event?.(executionArn, event)));
     const counting = countEvents(events, summary);
+    let ended: Exclude<ExecutionStatus, "RUNNING"> = "SUCCEEDED";
     try {
       const output = (await execution.result) as { received?: number } | undefined;
       // The drain's own count (DrainComplete outputs $.drain); a skipped drain outputs its input.
       summary.received = output?.received ?? 0;
-      record.status = "SUCCEEDED";
     } catch (error) {
       const name = (error as Error).name;
-      record.status = name === "ExecutionAbortedError" ? "ABORTED" : name === "ExecutionTimeoutError" ? "TIMED_OUT" : "FAILED";
+      ended = name === "ExecutionAbortedError" ? "ABORTED" : name === "ExecutionTimeoutError" ? "TIMED_OUT" : "FAILED";
       // aws-local-stepfunctions rejects with an ExecutionError whose cause is the state machine's own error.
       const wrapper = error as { name?: string; cause?: unknown };
       const failure = (wrapper.name === "ExecutionError" && wrapper.cause ? wrapper.cause : wrapper) as {
@@ -201,9 +211,8 @@ export class LocalWorkflow {
       summary.status = "FAILED";
       summary.error = { name: failure.name ?? "Error", cause: String(failure.cause ?? failure.message ?? "") };
     } finally {
-      this.#running.delete(executionArn);
       this.#aborts.delete(executionArn);
-      record.stopDate = new Date();
+      this.#executions.stopped(executionArn, ended);
     }
     await counting;
     summary.continued = this.#pendingContinuation !== undefined;
@@ -225,7 +234,7 @@ export class LocalWorkflow {
 
   /** The executions in progress now (their ARNs), e.g. to {@link abort} one. */
   runningExecutions(): string[] {
-    return [...this.#running.keys()];
+    return this.#executions.runningNow();
   }
 
   /**
@@ -246,6 +255,10 @@ export class LocalWorkflow {
     await Promise.allSettled([...this.#receiving]);
   }
 
+  /**
+   * The local code for one Task, by its `Resource`. One case per integration; a new one (e.g. `dynamodb:*`) is one
+   * more case, with its errors shaped by `sdkIntegrationError` as the SQS calls' are.
+   */
   #taskFor(
     stateName: string,
     state: AslState,
@@ -253,20 +266,22 @@ export class LocalWorkflow {
     timeouts: Record<string, number>,
   ): (input: any) => Promise<any> {
     const { sqs } = this.options;
+    const invoke = (name: string, payload: unknown) => {
+      const handler = handlers[name];
+      if (!handler) throw new Error(`No local handler for function ${name} (state ${stateName})`);
+      return invokeLikeLambda(handler, payload, timeouts[name] ?? DEFAULT_FUNCTION_TIMEOUT_SECONDS, this.#semantics.functionTimeoutError);
+    };
     // A Lambda invoked directly (`payloadResponseOnly`): the state's input is the payload, the result is its output.
     const directFunction = /^arn:aws:lambda:[^:]+:\d+:function:([^:]+)$/.exec(state.Resource ?? "")?.[1];
     if (directFunction) {
-      const handler = handlers[directFunction];
-      if (!handler) throw new Error(`No local handler for function ${directFunction} (state ${stateName})`);
-      return (payload) => invokeLikeLambda(handler, payload, timeouts[directFunction]);
+      if (!handlers[directFunction]) throw new Error(`No local handler for function ${directFunction} (state ${stateName})`);
+      return (payload) => invoke(directFunction, payload);
     }
     switch (state.Resource) {
       case "arn:aws:states:::lambda:invoke":
         return async ({ FunctionName, Payload }: { FunctionName: string; Payload: unknown }) => {
           const name = String(FunctionName).split(":").pop()!;
-          const handler = handlers[name];
-          if (!handler) throw new Error(`No local handler for function ${name} (state ${stateName})`);
-          return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invokeLikeLambda(handler, Payload, timeouts[name]) };
+          return { StatusCode: 200, ExecutedVersion: "$LATEST", Payload: await invoke(name, Payload) };
         };
       case "arn:aws:states:::aws-sdk:sqs:receiveMessage":
         return (params) => {
@@ -288,27 +303,25 @@ export class LocalWorkflow {
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
       case "arn:aws:states:::states:startExecution":
-        // Step Functions starts it at once; locally the next execute() runs it (callers loop on `continued`).
+        // Step Functions starts it at once (so it is listed from then on); locally the next execute() runs it, under
+        // the same ARN (callers loop on `continued`).
         return async ({ Input }: { Input: Record<string, unknown> }) => {
-          this.#pendingContinuation = Input;
-          return { ExecutionArn: `${LOCAL_STATE_MACHINE_ARN.replace(":stateMachine:", ":execution:")}:${randomUUID()}`, StartDate: new Date().toISOString() };
+          const name = randomUUID();
+          const executionArn = executionArnFor(name);
+          this.#executions.started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name, input: Input });
+          this.#pendingContinuation = { input: Input, name };
+          return { ExecutionArn: executionArn, StartDate: new Date().toISOString() };
         };
       case "arn:aws:states:::dynamodb:putItem":
       case "arn:aws:states:::dynamodb:getItem":
       case "arn:aws:states:::dynamodb:updateItem":
       case "arn:aws:states:::dynamodb:deleteItem":
+        if (!this.options.dynamodb) throw new Error(`State ${stateName}: no local DynamoDB server for ${state.Resource}`);
         return dynamoDbTask(this.options.dynamodb, state.Resource);
-      case "arn:aws:states:::aws-sdk:sfn:describeExecution":
-        return describeExecutionTask(this.#executions, this.options.describeLagMs ?? DESCRIBE_EXECUTION_LAG_MS);
       case "arn:aws:states:::aws-sdk:sfn:listExecutions":
-        return async () => ({
-          Executions: [...this.#running].map(([executionArn, { startDate }]) => ({
-            executionArn,
-            stateMachineArn: LOCAL_STATE_MACHINE_ARN,
-            status: "RUNNING",
-            startDate,
-          })),
-        });
+        return async (params) => this.#executions.listExecutions(params);
+      case "arn:aws:states:::aws-sdk:sfn:describeExecution":
+        return async (params) => this.#executions.describeExecution(params);
       default:
         throw new Error(`State ${stateName}: no local mapping for resource ${state.Resource}`);
     }
@@ -316,47 +329,6 @@ export class LocalWorkflow {
 }
 
 // --- The drain lease's calls ----------------------------------------------------------------------------------
-
-/** An execution's status as DescribeExecution reports it (PENDING_REDRIVE does not arise here: nothing redrives). */
-export type ExecutionStatus = "RUNNING" | "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "ABORTED";
-
-/** What this runtime remembers of an execution it started. */
-export interface ExecutionRecord {
-  startDate: Date;
-  status: ExecutionStatus;
-  stopDate?: Date;
-}
-
-/**
- * DescribeExecution's default lag here (ms): AWS documents it as eventually consistent ("This operation is eventually
- * consistent. The results are best effort and may not reflect very recent updates and changes": API reference,
- * DescribeExecution) and publishes no bound, so the local runtime shows a short lag by default rather than none.
- */
-export const DESCRIBE_EXECUTION_LAG_MS = 1000;
-
-/**
- * `aws-sdk:sfn:describeExecution` on this runtime's own executions, eventually consistent like AWS's: for `lagMs`
- * after a change it still shows the execution as it was before. An execution started less than `lagMs` ago does
- * not exist yet (`Sfn.ExecutionDoesNotExistException`); one that ended less than `lagMs` ago is still RUNNING.
- */
-export function describeExecutionTask(executions: ReadonlyMap<string, ExecutionRecord>, lagMs: number) {
-  return async ({ ExecutionArn }: { ExecutionArn: string }) => {
-    const now = Date.now();
-    const record = executions.get(ExecutionArn);
-    if (!record || now - record.startDate.getTime() < lagMs) {
-      throw serviceError("Sfn", "ExecutionDoesNotExist", `Execution Does Not Exist: '${ExecutionArn}'`);
-    }
-    const ended = record.stopDate !== undefined && now - record.stopDate.getTime() >= lagMs;
-    return {
-      ExecutionArn,
-      StateMachineArn: LOCAL_STATE_MACHINE_ARN,
-      Name: ExecutionArn.split(":").pop(),
-      Status: ended ? record.status : "RUNNING",
-      StartDate: record.startDate.toISOString(),
-      ...(ended ? { StopDate: record.stopDate!.toISOString() } : {}),
-    };
-  };
-}
 
 const DYNAMODB_COMMANDS = {
   "arn:aws:states:::dynamodb:putItem": PutItemCommand,
@@ -377,22 +349,9 @@ function dynamoDbTask(dynamodb: DynamoDBClient, resource: keyof typeof DYNAMODB_
       const { $metadata, ...response } = (await dynamodb.send(new Command(params))) as { $metadata: { httpStatusCode?: number; requestId?: string } };
       return { ...response, SdkHttpMetadata: { HttpStatusCode: $metadata.httpStatusCode }, SdkResponseMetadata: { RequestId: $metadata.requestId } };
     } catch (error) {
-      const { name = "Error", message = String(error) } = error as Error;
-      throw serviceError("DynamoDB", name, message, { exact: true });
+      throw sdkIntegrationError("DynamoDB", error);
     }
   };
-}
-
-/**
- * An AWS service's error as a Step Functions integration reports it: Error `<Service>.<Name>` (the AWS SDK
- * integration adds `Exception` when the name lacks it; `exact` keeps it as is), Cause the message with the call's
- * details, as AWS formats them.
- */
-function serviceError(service: string, code: string, message: string, { exact = false } = {}): Error {
-  const name = `${service}.${exact || code.endsWith("Exception") ? code : `${code}Exception`}`;
-  const error = new Error(message, { cause: `${message} (Service: ${service}, Status Code: 400, Error Code: ${code})` });
-  error.name = name;
-  return error;
 }
 
 /** Every Task state of a definition, inside Map item processors too, by name. */
@@ -413,52 +372,29 @@ function pointAtLocalQueues(definition: AslGraph, constructIds: Record<string, s
   return JSON.parse(text);
 }
 
+const executionArnFor = (name: string) => `arn:aws:states:${ACCOUNT_AND_REGION}:execution:${STATE_MACHINE_NAME}:${name}`;
+
+/** Lambda's default function timeout (seconds), for a function the template gives none. */
+const DEFAULT_FUNCTION_TIMEOUT_SECONDS = 3;
+
 /** Each function's configured timeout (seconds), by construct id, from the template. */
 function functionTimeouts({ template, constructIds }: LocalWorkflowOptions["workflow"]): Record<string, number> {
   const timeouts: Record<string, number> = {};
   for (const [logicalId, resource] of Object.entries(template.Resources as Record<string, any>)) {
     if (resource.Type === "AWS::Lambda::Function" && constructIds[logicalId]) {
-      timeouts[constructIds[logicalId]!] = resource.Properties.Timeout ?? 3;
+      timeouts[constructIds[logicalId]!] = resource.Properties.Timeout ?? DEFAULT_FUNCTION_TIMEOUT_SECONDS;
     }
   }
   return timeouts;
 }
 
-/**
- * Calls a handler the way Lambda reports to Step Functions: a thrown error's `name` becomes the error, its cause is
- * Lambda's JSON (`errorType`, `errorMessage`), and running past the function's timeout is `Sandbox.Timedout`.
- */
-async function invokeLikeLambda(handler: TaskHandler, payload: unknown, timeoutSeconds = 3): Promise<unknown> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = Date.now() + timeoutSeconds * 1000;
-  const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(namedError("Sandbox.Timedout", `Task timed out after ${timeoutSeconds} seconds`)), timeoutSeconds * 1000);
-  });
-  try {
-    const context: LambdaContext = { getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-    return await Promise.race([handler(structuredClone(payload), context), timedOut]);
-  } catch (error) {
-    const { name = "Error", message = String(error) } = error as Error;
-    throw namedError(name, message);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function namedError(name: string, message: string): Error {
-  const error = new Error(message, { cause: JSON.stringify({ errorType: name, errorMessage: message, trace: [] }) });
-  error.name = name;
-  return error;
-}
-
-/** SDK integrations name service errors `Sqs.<Name>`; strip the SDK's `$metadata` like Step Functions does. */
+/** An `aws-sdk:sqs:*` call: the SDK's `$metadata` stripped, as Step Functions does; errors named as it names them. */
 async function callSqs(call: () => Promise<{ $metadata?: unknown }>): Promise<unknown> {
   try {
     const { $metadata: _, ...response } = await call();
     return response;
   } catch (error) {
-    const { name = "Error", message = String(error) } = error as Error;
-    throw namedError(`Sqs.${name}`, message);
+    throw sdkIntegrationError("Sqs", error);
   }
 }
 
