@@ -6,6 +6,8 @@ import {
   AIRTABLE_REQUESTS_PER_SECOND,
   DEFAULT_AIRTABLE_SHARE_PER_SECOND,
   EXECUTION_HISTORY_LIMIT_EVENTS,
+  DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES,
+  DONATIONS_QUEUE_MAX_MESSAGE_BYTES,
   MAX_EVENT_BYTES,
   RECEIVES_PER_ROUND,
   SQS_MAX_MESSAGES_PER_RECEIVE,
@@ -147,7 +149,15 @@ describe("the Workflow stack", () => {
       expect(resolve(source.RedrivePolicy)).toEqual({ deadLetterTargetArn: DLQ_ARN, maxReceiveCount: MAX_RECEIVE_COUNT });
     });
 
-    it("caps a message at MAX_EVENT_BYTES, so that a full round of bodies fits Step Functions' payload limit", () => {
+    it("caps the queues at the size budget of core/limits.ts: a body the producer accepts, plus the attributes a redrive or a dead-lettering adds", () => {
+      const source = resource("DonationsQueue", "AWS::SQS::Queue").Properties;
+      const deadLetter = resource("DeadLetterQueue", "AWS::SQS::Queue").Properties;
+      expect(source.MaximumMessageSize).toBe(DONATIONS_QUEUE_MAX_MESSAGE_BYTES);
+      expect(source.MaximumMessageSize).toBeGreaterThan(MAX_EVENT_BYTES); // room for RedriveCount
+      expect(deadLetter.MaximumMessageSize).toBe(DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES);
+    });
+
+    it("caps a message at the donations queue's maximum, so that a full round of bodies fits Step Functions' payload limit", () => {
       // Arrange: worst cases, generously. A body's quotes, backslashes and newlines double when embedded in JSON; a
       // message adds a receipt handle, ids, an MD5 and attributes; a state adds the drain counters, the budget and
       // an error's Cause.
@@ -160,7 +170,7 @@ describe("the Workflow stack", () => {
       const roundState = (bodyBytes: number) => MAX_MESSAGES_PER_ROUND * (2 * bodyBytes + messageOverhead) + stateOverhead;
 
       // Assert
-      expect(source.MaximumMessageSize).toBe(MAX_EVENT_BYTES);
+      expect(source.MaximumMessageSize).toBe(DONATIONS_QUEUE_MAX_MESSAGE_BYTES);
       expect(receiveParameters.MaxNumberOfMessages).toBe(SQS_MAX_MESSAGES_PER_RECEIVE);
       expect(receiveRound.MaxConcurrency).toBe(RECEIVES_PER_ROUND);
       // The model matches what the Maps hand their iterations: the message alone, no copies of the batch.

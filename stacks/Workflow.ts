@@ -13,7 +13,7 @@ import * as sqs from "aws-cdk-lib/aws-sqs";
 import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Config, Function, type StackContext } from "sst/constructs";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
-import { MAX_EVENT_BYTES } from "@fundraise-sync/core/limits";
+import { DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES, DONATIONS_QUEUE_MAX_MESSAGE_BYTES } from "@fundraise-sync/core/limits";
 import { AIRTABLE_CLIENT_BUNDLING } from "./bundling";
 import { LEASE_KEY, buildDrainDefinition } from "./drain-definition";
 import { suppressReviewedFindings } from "./nag";
@@ -42,13 +42,14 @@ export function Workflow({ stack, app }: StackContext) {
   const deadLetterQueue = new sqs.Queue(stack, "DeadLetterQueue", {
     queueName: `${app.stage}-${DEAD_LETTER_QUEUE_NAME}`,
     retentionPeriod: Duration.days(14),
+    maxMessageSizeBytes: DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES,
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
   });
   const queue = new sqs.Queue(stack, "DonationsQueue", {
     queueName: `${app.stage}-${SOURCE_QUEUE_NAME}`,
     retentionPeriod: Duration.days(14),
-    maxMessageSizeBytes: MAX_EVENT_BYTES,
+    maxMessageSizeBytes: DONATIONS_QUEUE_MAX_MESSAGE_BYTES,
     encryption: sqs.QueueEncryption.SQS_MANAGED,
     enforceSSL: true,
     // A backstop only: the state machine dead-letters failures itself, with a reason. This catches what it cannot.

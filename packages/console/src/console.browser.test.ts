@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
-import { ErrorName, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
+import { ErrorName, MAX_EVENT_BYTES, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { listDeadLetters } from "@fundraise-sync/local/dead-letters";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { donationRecords } from "@fundraise-sync/local/testing";
@@ -148,6 +148,14 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
 
     // Assert 1
     await card.locator('[data-verdict="invalid"]').waitFor();
+    expect(await send.isDisabled()).toBe(true);
+
+    // Act 1b: every field right, but over the producer's limit (it used to pass here, then fail with HTTP 500)
+    await editor.fill(serializeDonationEvent(sampleDonation({ DonorDisplayName: "x".repeat(4 * 1024) })));
+    await card.getByRole("button", { name: "Check with Validate" }).click();
+
+    // Assert 1b: refused up front, the limit named, nothing can be sent
+    await card.getByText(`a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`, { exact: false }).waitFor();
     expect(await send.isDisabled()).toBe(true);
 
     // Act 2: corrected

@@ -2,7 +2,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { request } from "node:http";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { ErrorName } from "@fundraise-sync/core";
+import { ReceiveMessageCommand, DeleteMessageCommand } from "@aws-sdk/client-sqs";
+import { ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { queueDepth } from "@fundraise-sync/local/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
@@ -56,6 +57,14 @@ describe("the console server", () => {
   });
   const deleteBody = () => JSON.stringify({ ids: [letterId] });
   const dlqDepth = () => queueDepth(pipeline.sqs, pipeline.queueUrls.deadLetter);
+  /** Empties the donations queue, so that the next test starts with nothing sent. */
+  const drainSource = async () => {
+    for (;;) {
+      const { Messages = [] } = await pipeline.sqs.send(new ReceiveMessageCommand({ QueueUrl: pipeline.queueUrls.source, MaxNumberOfMessages: 10 }));
+      if (Messages.length === 0) return;
+      for (const message of Messages) await pipeline.sqs.send(new DeleteMessageCommand({ QueueUrl: pipeline.queueUrls.source, ReceiptHandle: message.ReceiptHandle! }));
+    }
+  };
 
   it("serves the page and its bundle from itself, on 127.0.0.1 only", async () => {
     // Act
@@ -115,6 +124,47 @@ describe("the console server", () => {
     expect(reply.status).toBe(422);
     expect(JSON.parse(reply.text).verdict).toMatchObject({ valid: false, errorName: ErrorName.InvalidDonationEvent });
     expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(0);
+  });
+
+  it("refuses a 4 KiB edited body up front, in Check with Validate and in Send, naming the limit; sends nothing", async () => {
+    // Arrange: a valid event, padded to 4 KiB (it used to be shown "Validate passes it" and then fail with HTTP 500)
+    const event = sampleDonation({ DonorDisplayName: "" });
+    const edited = serializeDonationEvent({ ...event, DonorDisplayName: "x".repeat(4 * 1024 - Buffer.byteLength(serializeDonationEvent(event))) });
+    expect(Buffer.byteLength(edited)).toBe(4096);
+    const headers = { host, origin: `http://${host}`, "content-type": "application/json" };
+    const problem = `body: is 4096 bytes; a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`;
+
+    // Act
+    const checked = await send(`${server.url}/api/dlq/validate`, "POST", headers, JSON.stringify({ body: edited }));
+    const sent = await send(`${server.url}/api/dlq/resend`, "POST", headers, JSON.stringify({ id: letterId, body: edited }));
+
+    // Assert
+    expect(checked.status).toBe(200);
+    expect(JSON.parse(checked.text)).toEqual({ valid: false, errorName: ErrorName.InvalidDonationEvent, problems: [problem] });
+    expect(sent.status).toBe(422);
+    expect(JSON.parse(sent.text)).toEqual({ ok: false, verdict: { valid: false, errorName: ErrorName.InvalidDonationEvent, problems: [problem] } });
+    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(0);
+    expect(await dlqDepth()).toBeGreaterThanOrEqual(1);
+  });
+
+  it("sends an edited body of exactly the limit", async () => {
+    const event = sampleDonation({ DonorDisplayName: "" });
+    const edited = serializeDonationEvent({ ...event, DonorDisplayName: "x".repeat(MAX_EVENT_BYTES - Buffer.byteLength(serializeDonationEvent(event))) });
+    const reply = await send(`${server.url}/api/dlq/resend`, "POST", { host, origin: `http://${host}`, "content-type": "application/json" }, JSON.stringify({ id: letterId, body: edited }));
+    expect(reply.status).toBe(200);
+    expect(JSON.parse(reply.text)).toMatchObject({ action: "resend", ok: true });
+    await drainSource();
+  });
+
+  it("answers a resend that fails after Validate with a reason a person can read, not a bare status", async () => {
+    const reply = await send(
+      `${server.url}/api/dlq/resend`,
+      "POST",
+      { host, origin: `http://${host}`, "content-type": "application/json" },
+      JSON.stringify({ id: "no-such-message", body: serializeDonationEvent(sampleDonation()) }),
+    );
+    expect(reply.status).toBe(500);
+    expect(JSON.parse(reply.text)).toMatchObject({ ok: false, detail: "no message no-such-message in the dead-letter queue" });
   });
 
   it("deletes when the console's own page asks, and says which CLI command does the same", async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type DonationCreatedEvent, parseDonationEvent, serializeDonationEvent } from "./donation-event";
 import { ErrorName, InvalidDonationEventError } from "./errors";
+import { MAX_EVENT_BYTES } from "./limits";
 
 /** The wire example of `shared/notes/donation-event.md`, as Newtonsoft writes it. */
 const WIRE = {
@@ -226,14 +227,47 @@ describe("parseDonationEvent", () => {
 
     it("shortens a very long offending value in the reason", () => {
       // Arrange
-      const raw = body({ Id: "x".repeat(5_000) });
+      const raw = body({ Id: "x".repeat(2_000) });
 
       // Act
       const error = parseFailure(raw);
 
-      // Assert: the reason names the field but does not echo 5,000 characters into a DLQ attribute
+      // Assert: the reason names the field but does not echo 2,000 characters into a DLQ attribute
       expect(error.problems[0]).toMatch(/^Id: must be a Guid/);
       expect(error.message.length).toBeLessThan(300);
+    });
+  });
+
+  describe("the size limit: a body the producer would not send is invalid (MAX_EVENT_BYTES)", () => {
+    /** A valid body of exactly `bytes` UTF-8 bytes, padded in DonorDisplayName with `char`. */
+    const validOfBytes = (bytes: number, char = "x") => {
+      const base = Buffer.byteLength(body({ DonorDisplayName: "" }));
+      const charBytes = Buffer.byteLength(char);
+      const raw = body({ DonorDisplayName: char.repeat((bytes - base) / charBytes) });
+      expect(Buffer.byteLength(raw)).toBe(bytes);
+      return raw;
+    };
+
+    it("accepts a valid body of exactly the limit", () => {
+      expect(parseDonationEvent(validOfBytes(MAX_EVENT_BYTES)).Id).toBe(WIRE.Id);
+    });
+
+    it.each([
+      ["one byte over, in ASCII", MAX_EVENT_BYTES + 1, "x"],
+      ["over in 3-byte characters (fewer characters than the limit)", MAX_EVENT_BYTES + 3 - ((MAX_EVENT_BYTES - Buffer.byteLength(body({ DonorDisplayName: "" }))) % 3), "李"],
+      ["4 KiB, the edit that used to pass", 4 * 1024, "x"],
+    ])("refuses a valid-looking body %s, naming its size and the limit", (_, bytes, char) => {
+      // Act
+      const error = parseFailure(validOfBytes(bytes, char));
+
+      // Assert
+      expect(error.problems).toEqual([`body: is ${bytes} bytes; a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`]);
+      expect(error.message).toContain(`at most ${MAX_EVENT_BYTES} bytes`);
+    });
+
+    it("lists the body's other problems beside its size, so that one edit can fix all", () => {
+      const error = parseFailure(body({ DonationAmount: -5, DonorDisplayName: "x".repeat(MAX_EVENT_BYTES) }));
+      expect(error.problems).toEqual([expect.stringMatching(/^body: is \d+ bytes; a DonationCreated event may be at most/), expect.stringMatching(/^DonationAmount: must be greater than 0/)]);
     });
   });
 });

@@ -2,6 +2,7 @@
 // and every message here is the project's own).
 import * as z from "zod/mini";
 import { InvalidDonationEventError } from "./errors";
+import { MAX_EVENT_BYTES } from "./limits";
 
 /**
  * The `DonationCreated` integration event as the .NET producer puts it on the queue: Newtonsoft.Json with default
@@ -92,22 +93,26 @@ function parseIsoDateTime(value: string): string | undefined {
  * const event = parseDonationEvent(message.Body);
  */
 export function parseDonationEvent(body: string): DonationCreatedEvent {
+  // Over the producer's limit a body could not be redriven (the queue keeps only room for RedriveCount): invalid,
+  // with whatever else is wrong with it, so that one edit fixes everything.
+  const bytes = Buffer.byteLength(body, "utf8");
+  const problems =
+    bytes > MAX_EVENT_BYTES ? [`body: is ${bytes} bytes; a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`] : [];
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch (error) {
     const detail = error instanceof Error ? error.message : String(error);
-    throw new InvalidDonationEventError([`the body is not JSON (${detail})`]);
+    throw new InvalidDonationEventError([...problems, `the body is not JSON (${detail})`]);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new InvalidDonationEventError([`the body must be a JSON object, got ${describe(json)}`]);
+    throw new InvalidDonationEventError([...problems, `the body must be a JSON object, got ${describe(json)}`]);
   }
   const result = DonationCreatedSchema.safeParse(json);
   if (!result.success) {
-    throw new InvalidDonationEventError(
-      result.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`),
-    );
+    problems.push(...result.error.issues.map((issue) => `${issue.path.join(".") || "body"}: ${issue.message}`));
   }
+  if (problems.length > 0 || !result.success) throw new InvalidDonationEventError(problems);
   return result.data;
 }
 

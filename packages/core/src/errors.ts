@@ -1,3 +1,6 @@
+import { MAX_ERROR_MESSAGE_BYTES } from "./limits";
+import { boundedErrorText } from "./message-size";
+
 /**
  * Every failure the pipeline can name. The state machine's Retry and Catch rules are built from {@link ErrorName}
  * (see `stacks/`), so a name here is a contract with the deployed definition: Lambda reports a thrown error's
@@ -31,11 +34,17 @@ export abstract class FundraiseSyncError extends Error {
   abstract override readonly name: ErrorName;
 }
 
-/** The message body is not a valid DonationCreated event. `problems` lists each defect precisely. */
+/**
+ * The message body is not a valid DonationCreated event. `problems` lists each defect precisely; the message lists
+ * them too, cut to {@link MAX_ERROR_MESSAGE_BYTES}, because it becomes the DLQ's ErrorCause: Lambda reports
+ * `errorMessage` and the stack as `trace`, and a reason too long for the DLQ would fail the send. The stack is that
+ * one line: the defect is in the data, and frames of the validator would say nothing about it.
+ */
 export class InvalidDonationEventError extends FundraiseSyncError {
   override readonly name = ErrorName.InvalidDonationEvent;
   constructor(readonly problems: readonly string[]) {
-    super(`Not a valid DonationCreated event: ${problems.join("; ")}`);
+    super(boundedErrorText(`Not a valid DonationCreated event: ${problems.join("; ")}`, MAX_ERROR_MESSAGE_BYTES));
+    this.stack = `${this.name}: ${this.message}`;
   }
 }
 

@@ -1,5 +1,6 @@
 export * from "./errors";
 export * from "./limits";
+export * from "./message-size";
 export * from "./names";
 export * from "./donation-event";
 export * from "./donation-fields";

@@ -28,6 +28,8 @@ export const DeadLetterAttribute = {
   RedriveCount: "RedriveCount",
 } as const;
 
+export type DeadLetterAttributeName = (typeof DeadLetterAttribute)[keyof typeof DeadLetterAttribute];
+
 /** SST bindings: `Config.Secret`/`Config.Parameter` names, seen by handlers as `SST_Secret_value_<NAME>` etc. */
 export const ConfigName = {
   AirtableToken: "AIRTABLE_TOKEN",

@@ -7,7 +7,8 @@ import {
   ErrorName,
   InvalidDonationEventError,
 } from "./errors";
-import { AIRTABLE_MAX_RECORDS_PER_REQUEST, AIRTABLE_RATE_LIMIT_PENALTY_SECONDS } from "./limits";
+import { AIRTABLE_MAX_RECORDS_PER_REQUEST, AIRTABLE_RATE_LIMIT_PENALTY_SECONDS, MAX_ERROR_MESSAGE_BYTES, MAX_ERROR_NAME_BYTES } from "./limits";
+import { boundedErrorText } from "./message-size";
 import type { ReceivedMessage } from "./queue";
 import { type BudgetClock, RequestBudget, type RequestBudgetState } from "./request-budget";
 
@@ -331,8 +332,13 @@ function releaseAll(round: Round, at: string) {
   round.pending = [];
 }
 
-/** An error in the shape Step Functions gives a Catch (and the DLQ's reason attributes carry). */
-function failureOf(error: Error): Failure {
-  const name = error?.name || "Error";
-  return { Error: name, Cause: JSON.stringify({ errorType: name, errorMessage: error?.message ?? String(error) }) };
+/**
+ * An error in the shape Step Functions gives a Catch (and the DLQ's reason attributes carry), bounded so that the
+ * DLQ send cannot fail on it: the name within {@link MAX_ERROR_NAME_BYTES}, the message within
+ * {@link MAX_ERROR_MESSAGE_BYTES} (Airtable's messages can quote whole field values), neither empty.
+ */
+export function failureOf(error: Error): Failure {
+  const name = boundedErrorText(error?.name || "Error", MAX_ERROR_NAME_BYTES);
+  const message = boundedErrorText(error?.message ?? String(error), MAX_ERROR_MESSAGE_BYTES);
+  return { Error: name, Cause: JSON.stringify({ errorType: name, errorMessage: message }) };
 }

@@ -96,11 +96,14 @@ export function useConsole(): [ConsoleState, Dispatch] {
   return [state, dispatch];
 }
 
-/** A JSON request to the console's API; throws with the server's message on an error status. */
+/**
+ * A JSON request to the console's API; throws with the server's message on an error status: its `error`, or the
+ * `detail` of an action that failed, so a person reads why rather than a bare status.
+ */
 export async function api<T>(path: string, body?: unknown): Promise<{ status: number; data: T }> {
   const response = await fetch(path, body === undefined ? {} : { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-  const data = (await response.json()) as T & { error?: string };
-  if (!response.ok && response.status !== 422) throw new Error(data.error ?? `HTTP ${response.status}`);
+  const data = (await response.json()) as T & { error?: string; detail?: string };
+  if (!response.ok && response.status !== 422) throw new Error(data.error ?? data.detail ?? `HTTP ${response.status}`);
   return { status: response.status, data };
 }
 

@@ -1,8 +1,8 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { GetQueueAttributesCommand, ReceiveMessageCommand } from "@aws-sdk/client-sqs";
-import { ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
+import { DeadLetterAttribute, ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalPipeline, startLocalPipeline } from "../pipeline";
 import { run } from "./run-cli";
@@ -38,10 +38,25 @@ describe("the local commands", () => {
     // Act
     const result = await run("publish", ["--file", file, "--queue-url", DEAD_QUEUE_URL]);
 
+    // Assess: Validate's size check names the line and the limit
+    const bytes = Buffer.byteLength(serializeDonationEvent(big));
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
+    expect(result.stderr).toContain(`oversized.ndjson line 2: Not a valid DonationCreated event: body: is ${bytes} bytes; a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`);
+  });
+
+  it("refuses an oversized raw body with the queue's size message, exit 2, nothing sent", async () => {
+    // Arrange: --raw skips Validate; the producer's own size check still applies
+    const file = path.join(dir, "oversized-raw.ndjson");
+    const big = sampleDonation({ DonorDisplayName: "x".repeat(MAX_EVENT_BYTES) });
+    await writeFile(file, `${serializeDonationEvent(big)}\n`);
+
+    // Act
+    const result = await run("publish", ["--raw", "--file", file, "--queue-url", DEAD_QUEUE_URL]);
+
     // Assess
     expect(result.code).toBe(2);
     expect(result.stderr.trimEnd().split("\n")).toHaveLength(1);
-    expect(result.stderr).toContain(`error: Event ${big.Id} is `);
     expect(result.stderr).toContain(`accepts at most ${MAX_EVENT_BYTES} bytes per message`);
   });
 
@@ -151,5 +166,69 @@ describe("publish, a drain, dlq list and dlq redrive, end to end", () => {
     );
     expect(Messages.map((message) => message.Body)).toEqual([malformed]);
     expect(Messages[0]!.MessageAttributes).toEqual({ RedriveCount: expect.objectContaining({ DataType: "Number", StringValue: "1" }) });
+  });
+});
+
+describe("dlq resend checks the edited body's size with Validate", () => {
+  let pipeline: LocalPipeline;
+  let dir: string;
+  let env: Record<string, string>;
+  let queueFlags: string[];
+  beforeAll(async () => {
+    pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false } });
+    dir = await mkdtemp(path.join(tmpdir(), "fundraise-cli-resend-"));
+    env = { AWS_ENDPOINT_URL_SQS: pipeline.sqsEndpoint };
+    queueFlags = ["--queue-url", pipeline.queueUrls.source];
+  });
+  afterAll(async () => {
+    await pipeline?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A valid event's body padded to exactly `bytes` bytes. */
+  const validOfBytes = (bytes: number) => {
+    const event = sampleDonation({ DonorDisplayName: "" });
+    const base = Buffer.byteLength(serializeDonationEvent(event));
+    return serializeDonationEvent({ ...event, DonorDisplayName: "x".repeat(bytes - base) });
+  };
+  const depth = async (queueUrl: string) => {
+    const { Attributes } = await pipeline.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: queueUrl, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }),
+    );
+    return Number(Attributes?.ApproximateNumberOfMessages) + Number(Attributes?.ApproximateNumberOfMessagesNotVisible);
+  };
+
+  it("refuses a 4 KiB edited body up front, naming the limit: one line, exit 2, nothing sent or removed", async () => {
+    // Arrange
+    const { MessageId } = await pipeline.sqs.send(
+      new SendMessageCommand({
+        QueueUrl: pipeline.queueUrls.deadLetter,
+        MessageBody: '{"Id":"not-a-guid"}',
+        MessageAttributes: { [DeadLetterAttribute.ErrorName]: { DataType: "String", StringValue: ErrorName.InvalidDonationEvent } },
+      }),
+    );
+    const file = path.join(dir, "too-big.json");
+    await writeFile(file, validOfBytes(4 * 1024));
+
+    // Act
+    const result = await run("dlq", ["resend", "--id", MessageId!, "--file", file, ...queueFlags], env);
+
+    // Assert
+    expect(result.code).toBe(2);
+    expect(result.stderr.trimEnd().split("\n")).toEqual([
+      `error: not sent: Validate refuses the edited body: body: is 4096 bytes; a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`,
+    ]);
+    expect(await depth(pipeline.queueUrls.source)).toBe(0);
+    expect(await depth(pipeline.queueUrls.deadLetter)).toBe(1);
+
+    // Act: the same edit at exactly the limit is sent, with its RedriveCount
+    await writeFile(file, validOfBytes(MAX_EVENT_BYTES));
+    const sent = await run("dlq", ["resend", "--id", MessageId!, "--file", file, ...queueFlags], env);
+
+    // Assert
+    expect(sent).toMatchObject({ code: 0, stderr: "" });
+    expect(sent.stdout).toMatch(/^sent as message \S+ to .* \(redrive 1\)/);
+    expect(await depth(pipeline.queueUrls.source)).toBe(1);
+    expect(await depth(pipeline.queueUrls.deadLetter)).toBe(0);
   });
 });
