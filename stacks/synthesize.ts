@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { CfnElement, Stack } from "aws-cdk-lib";
+import type { SSTConfig } from "sst";
 import type { NagFinding } from "./nag";
 import type { AslGraph } from "./timing";
 
@@ -30,35 +31,61 @@ export interface SynthesizedWorkflow {
   bundles: Record<string, string>;
 }
 
+/** The id of the app's one stack (`app.stack(Workflow)` names it after the function). */
+export const WORKFLOW_STACK_ID = "Workflow";
+
 /**
- * Synthesizes the real `sst.config.ts` offline (SST v2 + CDK, the functions bundled by esbuild) and resolves the
- * state machine's definition. Takes a few seconds; see {@link synthesizeWorkflowCached}.
+ * Synthesizes the real `sst.config.ts` offline the way `sst deploy` does (SST v2 + CDK, every function bundled by
+ * esbuild) and resolves the state machine's definition. Takes a few seconds; see {@link synthesizeWorkflowCached}.
+ *
+ * The config is not imported here: like the CLI (`sst/cli/commands/deploy.js`), this loads it with SST's own
+ * `load()` (`sst/stacks/build.js`), which esbuild-bundles it and everything it imports from `stacks/` into
+ * `<cwd>/.sst.config.<time>.mjs`, imports that file and removes it. Whatever works only when `stacks/` is run from
+ * its own files (tsx, vitest) fails here as it would fail `sst deploy`. Then it does what `Stacks.synth` does
+ * (`sst/stacks/synth.js`: in the project root, `mode: "deploy"`, every stack active, so every function is built)
+ * without its one AWS call, STS's GetCallerIdentity for the account: a placeholder stands in.
  */
 export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWorkflow> {
   process.env.SST_TELEMETRY_DISABLED = "1";
-  // Without an explicit stage SST prompts for a personal one, and hangs in CI.
-  const { initProject } = await import("sst/project.js");
-  await initProject({ stage });
-  const { App, Function: SstFunction, getStack } = await import("sst/constructs");
+  // `sst deploy --stage <stage> --region <region>`. Without an explicit stage SST prompts for a personal one, and hangs in CI.
+  const { initProject, useProject } = await import("sst/project.js");
+  await initProject({ stage, region: SYNTH_REGION });
+  const project = useProject();
+  const { load } = await import("sst/stacks/build.js");
+  const [, config] = (await load(project.paths.config)) as readonly [unknown, SSTConfig];
+  const { App, Function: SstFunction } = await import("sst/constructs");
+  const { Stack: CdkStack } = await import("aws-cdk-lib");
   const { Template } = await import("aws-cdk-lib/assertions");
-  const { default: config } = await import("../sst.config");
-  const { Workflow } = await import("./Workflow");
   const { checkRulePacks } = await import("./nag");
 
-  const name = (config.config as (input: never) => { name: string })({} as never).name;
-  const app = new App({ mode: "deploy", stage, name, region: SYNTH_REGION, account: SYNTH_ACCOUNT });
-  await config.stacks(app);
-  const nagFindings = checkRulePacks(app);
-  // SST skips its bootstrap look-up (an AWS call) only when it believes it runs under a test.
+  const cwd = process.cwd();
+  process.chdir(project.paths.root);
+  // SST skips its bootstrap look-up (CloudFormation and SSM calls) only when it believes it runs under a test.
   const nodeEnv = process.env.NODE_ENV;
   process.env.NODE_ENV = "test";
+  let app: InstanceType<typeof App>;
+  let nagFindings: NagFinding[];
   try {
+    app = new App({
+      mode: "deploy",
+      stage: project.config.stage,
+      name: project.config.name,
+      region: project.config.region,
+      account: SYNTH_ACCOUNT,
+      isActiveStack: () => true, // `sst deploy` without a filter
+    });
+    await config.stacks(app);
+    nagFindings = checkRulePacks(app);
     await app.finish();
   } finally {
     if (nodeEnv === undefined) delete process.env.NODE_ENV;
     else process.env.NODE_ENV = nodeEnv;
+    process.chdir(cwd);
   }
-  const stack = getStack(Workflow) as unknown as Stack;
+  const stacks = app.node.children.filter((child): child is Stack => CdkStack.isStack(child));
+  const stackId = app.logicalPrefixedName(WORKFLOW_STACK_ID); // SST's `<stage>-<app>-Workflow`
+  const stack = stacks.find((child) => child.node.id === stackId);
+  if (!stack) throw new Error(`No stack ${stackId} in the app, only: ${stacks.map((s) => s.node.id).join(", ")}`);
   const template = Template.fromStack(stack).toJSON();
 
   const constructIds: Record<string, string> = {};
@@ -75,7 +102,7 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   for (const child of stack.node.findAll()) {
     if (!(child instanceof SstFunction)) continue;
     // SST builds each function into `.sst/artifacts/<construct address>/`, the handler's path kept inside.
-    const out = path.join(process.cwd(), ".sst", "artifacts", child.node.addr);
+    const out = path.join(project.paths.artifacts, child.node.addr);
     const files = await readdir(out, { recursive: true });
     const bundle = files.find((file) => file.endsWith(".mjs"));
     if (bundle) bundles[child.node.id] = path.join(out, bundle);
