@@ -29,6 +29,8 @@ export interface SynthesizedWorkflow {
   nagFindings: NagFinding[];
   /** Each function's construct id → the absolute path of the bundle this synthesis built for it (esbuild's `.mjs`). */
   bundles: Record<string, string>;
+  /** The files SST's config loader bundled into the config it ran (esbuild's metafile, relative to the root). */
+  configBundleInputs: string[];
 }
 
 /** The id of the app's one stack (`app.stack(Workflow)` names it after the function). */
@@ -52,7 +54,7 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   await initProject({ stage, region: SYNTH_REGION });
   const project = useProject();
   const { load } = await import("sst/stacks/build.js");
-  const [, config] = (await load(project.paths.config)) as readonly [unknown, SSTConfig];
+  const [metafile, config] = (await load(project.paths.config)) as readonly [{ inputs: Record<string, unknown> }, SSTConfig];
   const { App, Function: SstFunction } = await import("sst/constructs");
   const { Stack: CdkStack } = await import("aws-cdk-lib");
   const { Template } = await import("aws-cdk-lib/assertions");
@@ -113,7 +115,8 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   );
   if (!stateMachine) throw new Error("The Workflow stack has no state machine");
   const definitionString = resolveReferences(stateMachine.Properties.DefinitionString, template, constructIds);
-  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings, bundles };
+  const configBundleInputs = Object.keys(metafile.inputs);
+  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings, bundles, configBundleInputs };
 }
 
 /** Resolves `Fn::Join`, `Ref`, `Fn::GetAtt` and pseudo parameters to readable placeholders. */
