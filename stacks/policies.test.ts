@@ -344,3 +344,30 @@ describe("the alarm topic's policy", () => {
     for (const [id, topic] of ofType(template, "AWS::SNS::Topic")) expect(topic.Properties.KmsMasterKeyId, id).toBeUndefined();
   });
 });
+
+// --- (e) What sst deploy adds itself ------------------------------------------------------------------------------
+
+describe("SST's own custom-resource handler, at deploy time", () => {
+  // Present only because the synthesis ran SST's deploy path (with its bootstrap look-up) and deploy builds sourcemaps.
+  const uploaders = ofType(template, "Custom::SourcemapUploader");
+
+  it("may copy every function's sourcemap from CDK's asset bucket into SST's bootstrap bucket (a failed copy fails the deploy)", async () => {
+    // Arrange: what its SourcemapUploader does on Create (sst/support/custom-resources): one CopyObject per function
+    expect(uploaders).toHaveLength(1);
+    const [[, uploader]] = uploaders as [[string, Resource]];
+    const props = resolve(uploader.Properties) as { app: string; stage: string; tarBucket: string; srcBucket: string; sourcemaps: [string, string][] };
+    const handler = resources[(uploader.Properties.ServiceToken as { "Fn::GetAtt": [string, string] })["Fn::GetAtt"][0]]!;
+    const role = roleOf(handler.Properties.Role);
+
+    // Assert: CopyObject reads the source object and writes the target one
+    expect(props.sourcemaps).toHaveLength(Object.keys(workflow.bundles).length);
+    for (const [tarKey, srcKey] of props.sourcemaps) {
+      const copy = `${tarKey} ← ${srcKey}`;
+      expect(await asRole(template, role, { action: "s3:GetObject", resource: `arn:aws:s3:::${props.srcBucket}/${srcKey}` }), copy).toBe("Allowed");
+      const target = `arn:aws:s3:::${props.tarBucket}/sourcemap/${props.app}/${props.stage}/${tarKey}/${srcKey}`;
+      expect(await asRole(template, role, { action: "s3:PutObject", resource: target }), copy).toBe("Allowed");
+    }
+    // ...and nothing of any other bucket
+    expect(await asRole(template, role, { action: "s3:GetObject", resource: "arn:aws:s3:::some-bucket/donors.csv" })).toBe("ImplicitlyDenied");
+  });
+});

@@ -3,6 +3,7 @@ import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { CfnElement, Stack } from "aws-cdk-lib";
 import type { SSTConfig } from "sst";
+import type { App } from "sst/constructs";
 import type { NagFinding } from "./nag";
 import type { AslGraph } from "./timing";
 
@@ -40,12 +41,12 @@ export const WORKFLOW_STACK_ID = "Workflow";
  * Synthesizes the real `sst.config.ts` offline the way `sst deploy` does (SST v2 + CDK, every function bundled by
  * esbuild) and resolves the state machine's definition. Takes a few seconds; see {@link synthesizeWorkflowCached}.
  *
- * The config is not imported here: like the CLI (`sst/cli/commands/deploy.js`), this loads it with SST's own
- * `load()` (`sst/stacks/build.js`), which esbuild-bundles it and everything it imports from `stacks/` into
- * `<cwd>/.sst.config.<time>.mjs`, imports that file and removes it. Whatever works only when `stacks/` is run from
- * its own files (tsx, vitest) fails here as it would fail `sst deploy`. Then it does what `Stacks.synth` does
- * (`sst/stacks/synth.js`: in the project root, `mode: "deploy"`, every stack active, so every function is built)
- * without its one AWS call, STS's GetCallerIdentity for the account: a placeholder stands in.
+ * It runs the CLI's own code (`sst/cli/commands/deploy.js`): `initProject`, then `Stacks.load`, which esbuild-bundles
+ * the config and everything it imports from `stacks/` into `<cwd>/.sst.config.<time>.mjs`, imports that file and
+ * removes it (so whatever works only when `stacks/` runs from its own files, under tsx or vitest, fails here as it
+ * would fail `sst deploy`), then `Stacks.synth` with `mode: "deploy"` and every stack active, so every function is
+ * built. The AWS reads synth makes first (the account, the bootstrap stacks) are answered offline
+ * (`stacks/offline-aws.ts`) with the placeholder account.
  */
 export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWorkflow> {
   process.env.SST_TELEMETRY_DISABLED = "1";
@@ -53,42 +54,39 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   const { initProject, useProject } = await import("sst/project.js");
   await initProject({ stage, region: SYNTH_REGION });
   const project = useProject();
-  const { load } = await import("sst/stacks/build.js");
-  const [metafile, config] = (await load(project.paths.config)) as readonly [{ inputs: Record<string, unknown> }, SSTConfig];
-  const { App, Function: SstFunction } = await import("sst/constructs");
+  const { Stacks } = await import("sst/stacks/index.js");
+  const { Function: SstFunction } = await import("sst/constructs");
   const { Stack: CdkStack } = await import("aws-cdk-lib");
-  const { Template } = await import("aws-cdk-lib/assertions");
   const { checkRulePacks } = await import("./nag");
+  const { withOfflineAws } = await import("./offline-aws");
 
-  const cwd = process.cwd();
-  process.chdir(project.paths.root);
-  // SST skips its bootstrap look-up (CloudFormation and SSM calls) only when it believes it runs under a test.
+  const [metafile, config] = (await Stacks.load(project.paths.config)) as readonly [{ inputs: Record<string, unknown> }, SSTConfig];
+  let app: App | undefined;
+  let nagFindings: NagFinding[] = [];
+  // vitest sets NODE_ENV=test, which SST takes for its own unit tests: it would skip the bootstrap look-up and the
+  // sourcemap upload that deploy adds. The CLI runs with whatever the user has, normally nothing.
   const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = "test";
-  let app: InstanceType<typeof App>;
-  let nagFindings: NagFinding[];
-  try {
-    app = new App({
+  delete process.env.NODE_ENV;
+  const assembly = await withOfflineAws({ account: SYNTH_ACCOUNT, region: SYNTH_REGION }, () =>
+    Stacks.synth({
+      fn: async (built: App) => {
+        app = built;
+        await config.stacks(built as never);
+        // The rule packs are aspects: added after the stacks are built, they run when the app synthesizes.
+        nagFindings = checkRulePacks(built);
+      },
       mode: "deploy",
-      stage: project.config.stage,
-      name: project.config.name,
-      region: project.config.region,
-      account: SYNTH_ACCOUNT,
       isActiveStack: () => true, // `sst deploy` without a filter
-    });
-    await config.stacks(app);
-    nagFindings = checkRulePacks(app);
-    await app.finish();
-  } finally {
-    if (nodeEnv === undefined) delete process.env.NODE_ENV;
-    else process.env.NODE_ENV = nodeEnv;
-    process.chdir(cwd);
-  }
-  const stacks = app.node.children.filter((child): child is Stack => CdkStack.isStack(child));
-  const stackId = app.logicalPrefixedName(WORKFLOW_STACK_ID); // SST's `<stage>-<app>-Workflow`
+    }),
+  ).finally(() => {
+    if (nodeEnv !== undefined) process.env.NODE_ENV = nodeEnv;
+  });
+  const stackId = app!.logicalPrefixedName(WORKFLOW_STACK_ID); // SST's `<stage>-<app>-Workflow`
+  const stacks = app!.node.children.filter((child): child is Stack => CdkStack.isStack(child));
   const stack = stacks.find((child) => child.node.id === stackId);
   if (!stack) throw new Error(`No stack ${stackId} in the app, only: ${stacks.map((s) => s.node.id).join(", ")}`);
-  const template = Template.fromStack(stack).toJSON();
+  // The template exactly as deploy hands it to CloudFormation: the cloud assembly's.
+  const template = assembly.getStackByName(stack.stackName).template as Record<string, any>;
 
   const constructIds: Record<string, string> = {};
   for (const child of stack.node.findAll()) {
