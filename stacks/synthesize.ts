@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { CfnElement, Stack } from "aws-cdk-lib";
 import type { SSTConfig } from "sst";
@@ -67,8 +68,12 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   // sourcemap upload that deploy adds. The CLI runs with whatever the user has, normally nothing.
   const nodeEnv = process.env.NODE_ENV;
   delete process.env.NODE_ENV;
+  // The cloud assembly in a directory of its own (the CLI's is `.sst/dist`): a test run may synthesize in several
+  // processes at once, and each reads its template back from there.
+  const buildDir = await mkdtemp(path.join(tmpdir(), "fundraise-sync-synth-"));
   const assembly = await withOfflineAws({ account: SYNTH_ACCOUNT, region: SYNTH_REGION }, () =>
     Stacks.synth({
+      buildDir,
       fn: async (built: App) => {
         app = built;
         await config.stacks(built as never);
@@ -87,6 +92,7 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   if (!stack) throw new Error(`No stack ${stackId} in the app, only: ${stacks.map((s) => s.node.id).join(", ")}`);
   // The template exactly as deploy hands it to CloudFormation: the cloud assembly's.
   const template = assembly.getStackByName(stack.stackName).template as Record<string, any>;
+  await rm(buildDir, { recursive: true, force: true });
 
   const constructIds: Record<string, string> = {};
   for (const child of stack.node.findAll()) {
