@@ -99,6 +99,7 @@ export function resolverFor(template: Template): (value: unknown) => any {
       "AWS::Lambda::Function": () => arnOf("lambda", `function:${name}`),
       "AWS::IAM::Role": () => `arn:aws:iam::${SYNTH_ACCOUNT}:role/${name}`,
       "AWS::DynamoDB::Table": () => arnOf("dynamodb", `table/${name}`),
+      "AWS::DynamoDB::GlobalTable": () => arnOf("dynamodb", `table/${name}`), // CDK's TableV2
       "AWS::Logs::LogGroup": () => arnOf("logs", `log-group:${name}:*`),
       "AWS::CloudWatch::Alarm": () => arnOf("cloudwatch", `alarm:${name}`),
       "AWS::StepFunctions::StateMachine": () => arnOf("states", `stateMachine:${name}`),
