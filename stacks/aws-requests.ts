@@ -30,8 +30,11 @@ export interface AwsRequest {
  */
 export function namePropertyOf(type: string): string[] {
   const kind = type.split("::")[2] ?? "";
-  return [`${kind}Name`, "Name"];
+  return [`${kind}Name`, "Name", ...(NAME_PROPERTY_EXCEPTIONS[type] ?? [])];
 }
+
+/** Types whose name property does not follow `<Kind>Name`. */
+const NAME_PROPERTY_EXCEPTIONS: Record<string, string[]> = { "AWS::DynamoDB::GlobalTable": ["TableName"] };
 
 /** The fixed physical name a resource was given in the template, if any (unresolved: may be a reference). */
 export function explicitNameOf(resource: { Type: string; Properties?: Record<string, unknown> }): unknown {
