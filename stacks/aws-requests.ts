@@ -49,8 +49,6 @@ const PSEUDO: Record<string, string> = {
   "AWS::Region": SYNTH_REGION,
   "AWS::AccountId": SYNTH_ACCOUNT,
   "AWS::URLSuffix": "amazonaws.com",
-  "AWS::StackName": "Workflow",
-  "AWS::NoValue": "",
 };
 
 const arnOf = (service: string, resource: string, region: string = SYNTH_REGION) =>
