@@ -125,6 +125,9 @@ export function Workflow({ stack, app }: StackContext) {
   const logGroup = new logs.LogGroup(stack, "DrainDonationsLogs", {
     logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
     retention: logs.RetentionDays.ONE_MONTH,
+    // Kept when the stack is deleted, but not when its first create rolls back: a kept group of this fixed name would
+    // make every retry of the first deploy fail ("already exists"). CloudFormation's RetainExceptOnCreate.
+    removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
   });
   const stateMachine = new sfn.StateMachine(stack, "DrainDonations", {
     stateMachineName,
@@ -189,8 +192,7 @@ export function Workflow({ stack, app }: StackContext) {
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     }),
   ];
-  const alarmTopic = alarmTopicFor(stack, app.stage, settings);
-  for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(alarmTopic));
+  const alarmTopic = alarmTopicFor(stack, app.stage, settings, alarms);
 
   retainLogsOfEveryFunction(stack);
   suppressReviewedFindings(stack, { stateMachine, deadLetterQueue, schedule, leaseTable });
@@ -209,15 +211,39 @@ export function Workflow({ stack, app }: StackContext) {
 /**
  * The topic every alarm notifies: the stage's own (`alarmTopicArn`) or one this stack creates. Each address in
  * `alarmEmails` is subscribed to it; AWS mails it a confirmation link, and nothing is delivered until it is clicked.
+ *
+ * A created topic refuses plain HTTP, and its policy lets CloudWatch publish for these alarms only: a topic policy
+ * replaces SNS's default one, so with the HTTPS Deny alone nothing may publish and every alarm notification is
+ * dropped (the alarm history says "not authorized to perform: SNS:Publish"). A stage's own topic must allow
+ * `cloudwatch.amazonaws.com` itself. Checked by evaluating the policy (`stacks/policies.test.ts`).
  */
-export function alarmTopicFor(stack: Stack, stage: string, settings: StageSettings): sns.ITopic {
-  const topic = settings.alarmTopicArn
-    ? sns.Topic.fromTopicArn(stack, "AlarmTopic", settings.alarmTopicArn)
-    : new sns.Topic(stack, "AlarmTopic", {
-        topicName: `${stage}-fundraise-sync-alarms`,
-        displayName: `fundraise-sync ${stage} alarms`,
-        enforceSSL: true,
-      });
+export function alarmTopicFor(stack: Stack, stage: string, settings: StageSettings, alarms: cloudwatch.Alarm[] = []): sns.ITopic {
+  let topic: sns.ITopic;
+  if (settings.alarmTopicArn) {
+    topic = sns.Topic.fromTopicArn(stack, "AlarmTopic", settings.alarmTopicArn);
+  } else {
+    topic = new sns.Topic(stack, "AlarmTopic", {
+      topicName: `${stage}-fundraise-sync-alarms`,
+      displayName: `fundraise-sync ${stage} alarms`,
+      enforceSSL: true,
+    });
+    if (alarms.length > 0) {
+      topic.addToResourcePolicy(
+        new iam.PolicyStatement({
+          sid: "AllowThisStacksAlarmsToPublish",
+          principals: [new iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+          actions: ["sns:Publish"],
+          resources: [topic.topicArn],
+          // Only CloudWatch acting for these alarms, not for any alarm of any account (the confused deputy).
+          conditions: {
+            StringEquals: { "aws:SourceAccount": stack.account },
+            ArnLike: { "aws:SourceArn": alarms.map((alarm) => alarm.alarmArn) },
+          },
+        }),
+      );
+    }
+  }
+  for (const alarm of alarms) alarm.addAlarmAction(new cloudwatchActions.SnsAction(topic));
   for (const email of settings.alarmEmails ?? []) topic.addSubscription(new snsSubscriptions.EmailSubscription(email));
   return topic;
 }

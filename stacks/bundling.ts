@@ -1,5 +1,3 @@
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import type { FunctionProps } from "sst/constructs";
 
 /** How every function is bundled (the app's default function props, `sst.config.ts`). */
@@ -10,7 +8,15 @@ export const NODEJS_BUNDLING = {
   esbuild: { external: ["@aws-sdk/*"] },
 } satisfies FunctionProps["nodejs"];
 
-const shim = (file: string) => path.join(path.dirname(fileURLToPath(import.meta.url)), "shims", file);
+/**
+ * Where the shims are, relative to the project root. Not relative to this file: SST's CLI bundles `sst.config.ts` with
+ * everything it imports from `stacks/` into one `.sst.config.<time>.mjs` in the project root and runs that, so
+ * `import.meta.url` here would name the root. esbuild resolves an alias in its working directory, which is the project
+ * root while SST builds functions (its synth moves there, as `stacks/synthesize.ts` does), like the handler paths.
+ */
+export const SHIMS_DIRECTORY = "stacks/shims";
+
+const shim = (file: string) => `./${SHIMS_DIRECTORY}/${file}`;
 
 /**
  * {@link NODEJS_BUNDLING} for a function that uses airtable.js: its `node-fetch` and AbortController polyfills are

@@ -1,7 +1,10 @@
 import { createHash } from "node:crypto";
-import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import path from "node:path";
 import type { CfnElement, Stack } from "aws-cdk-lib";
+import type { SSTConfig } from "sst";
+import type { App } from "sst/constructs";
 import type { NagFinding } from "./nag";
 import type { AslGraph } from "./timing";
 
@@ -28,38 +31,68 @@ export interface SynthesizedWorkflow {
   nagFindings: NagFinding[];
   /** Each function's construct id → the absolute path of the bundle this synthesis built for it (esbuild's `.mjs`). */
   bundles: Record<string, string>;
+  /** The files SST's config loader bundled into the config it ran (esbuild's metafile, relative to the root). */
+  configBundleInputs: string[];
 }
 
+/** The id of the app's one stack (`app.stack(Workflow)` names it after the function). */
+export const WORKFLOW_STACK_ID = "Workflow";
+
 /**
- * Synthesizes the real `sst.config.ts` offline (SST v2 + CDK, the functions bundled by esbuild) and resolves the
- * state machine's definition. Takes a few seconds; see {@link synthesizeWorkflowCached}.
+ * Synthesizes the real `sst.config.ts` offline the way `sst deploy` does (SST v2 + CDK, every function bundled by
+ * esbuild) and resolves the state machine's definition. Takes a few seconds; see {@link synthesizeWorkflowCached}.
+ *
+ * It runs the CLI's own code (`sst/cli/commands/deploy.js`): `initProject`, then `Stacks.load`, which esbuild-bundles
+ * the config and everything it imports from `stacks/` into `<cwd>/.sst.config.<time>.mjs`, imports that file and
+ * removes it (so whatever works only when `stacks/` runs from its own files, under tsx or vitest, fails here as it
+ * would fail `sst deploy`), then `Stacks.synth` with `mode: "deploy"` and every stack active, so every function is
+ * built. The AWS reads synth makes first (the account, the bootstrap stacks) are answered offline
+ * (`stacks/offline-aws.ts`) with the placeholder account.
  */
 export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWorkflow> {
   process.env.SST_TELEMETRY_DISABLED = "1";
-  // Without an explicit stage SST prompts for a personal one, and hangs in CI.
-  const { initProject } = await import("sst/project.js");
-  await initProject({ stage });
-  const { App, Function: SstFunction, getStack } = await import("sst/constructs");
-  const { Template } = await import("aws-cdk-lib/assertions");
-  const { default: config } = await import("../sst.config");
-  const { Workflow } = await import("./Workflow");
+  // `sst deploy --stage <stage> --region <region>`. Without an explicit stage SST prompts for a personal one, and hangs in CI.
+  const { initProject, useProject } = await import("sst/project.js");
+  await initProject({ stage, region: SYNTH_REGION });
+  const project = useProject();
+  const { Stacks } = await import("sst/stacks/index.js");
+  const { Function: SstFunction } = await import("sst/constructs");
+  const { Stack: CdkStack } = await import("aws-cdk-lib");
   const { checkRulePacks } = await import("./nag");
+  const { withOfflineAws } = await import("./offline-aws");
 
-  const name = (config.config as (input: never) => { name: string })({} as never).name;
-  const app = new App({ mode: "deploy", stage, name, region: SYNTH_REGION, account: SYNTH_ACCOUNT });
-  await config.stacks(app);
-  const nagFindings = checkRulePacks(app);
-  // SST skips its bootstrap look-up (an AWS call) only when it believes it runs under a test.
+  const [metafile, config] = (await Stacks.load(project.paths.config)) as readonly [{ inputs: Record<string, unknown> }, SSTConfig];
+  let app: App | undefined;
+  let nagFindings: NagFinding[] = [];
+  // vitest sets NODE_ENV=test, which SST takes for its own unit tests: it would skip the bootstrap look-up and the
+  // sourcemap upload that deploy adds. The CLI runs with whatever the user has, normally nothing.
   const nodeEnv = process.env.NODE_ENV;
-  process.env.NODE_ENV = "test";
-  try {
-    await app.finish();
-  } finally {
-    if (nodeEnv === undefined) delete process.env.NODE_ENV;
-    else process.env.NODE_ENV = nodeEnv;
-  }
-  const stack = getStack(Workflow) as unknown as Stack;
-  const template = Template.fromStack(stack).toJSON();
+  delete process.env.NODE_ENV;
+  // The cloud assembly in a directory of its own (the CLI's is `.sst/dist`): a test run may synthesize in several
+  // processes at once, and each reads its template back from there.
+  const buildDir = await mkdtemp(path.join(tmpdir(), "fundraise-sync-synth-"));
+  const assembly = await withOfflineAws({ account: SYNTH_ACCOUNT, region: SYNTH_REGION }, () =>
+    Stacks.synth({
+      buildDir,
+      fn: async (built: App) => {
+        app = built;
+        await config.stacks(built as never);
+        // The rule packs are aspects: added after the stacks are built, they run when the app synthesizes.
+        nagFindings = checkRulePacks(built);
+      },
+      mode: "deploy",
+      isActiveStack: () => true, // `sst deploy` without a filter
+    }),
+  ).finally(() => {
+    if (nodeEnv !== undefined) process.env.NODE_ENV = nodeEnv;
+  });
+  const stackId = app!.logicalPrefixedName(WORKFLOW_STACK_ID); // SST's `<stage>-<app>-Workflow`
+  const stacks = app!.node.children.filter((child): child is Stack => CdkStack.isStack(child));
+  const stack = stacks.find((child) => child.node.id === stackId);
+  if (!stack) throw new Error(`No stack ${stackId} in the app, only: ${stacks.map((s) => s.node.id).join(", ")}`);
+  // The template exactly as deploy hands it to CloudFormation: the cloud assembly's.
+  const template = assembly.getStackByName(stack.stackName).template as Record<string, any>;
+  await rm(buildDir, { recursive: true, force: true });
 
   const constructIds: Record<string, string> = {};
   for (const child of stack.node.findAll()) {
@@ -75,7 +108,7 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   for (const child of stack.node.findAll()) {
     if (!(child instanceof SstFunction)) continue;
     // SST builds each function into `.sst/artifacts/<construct address>/`, the handler's path kept inside.
-    const out = path.join(process.cwd(), ".sst", "artifacts", child.node.addr);
+    const out = path.join(project.paths.artifacts, child.node.addr);
     const files = await readdir(out, { recursive: true });
     const bundle = files.find((file) => file.endsWith(".mjs"));
     if (bundle) bundles[child.node.id] = path.join(out, bundle);
@@ -86,7 +119,8 @@ export async function synthesizeWorkflow(stage = "test"): Promise<SynthesizedWor
   );
   if (!stateMachine) throw new Error("The Workflow stack has no state machine");
   const definitionString = resolveReferences(stateMachine.Properties.DefinitionString, template, constructIds);
-  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings, bundles };
+  const configBundleInputs = Object.keys(metafile.inputs);
+  return { template, definition: JSON.parse(definitionString as string), constructIds, nagFindings, bundles, configBundleInputs };
 }
 
 /** Resolves `Fn::Join`, `Ref`, `Fn::GetAtt` and pseudo parameters to readable placeholders. */

@@ -3,7 +3,10 @@ import { type SynthesizedWorkflow, synthesizeWorkflow } from "../stacks/synthesi
 
 declare module "vitest" {
   export interface ProvidedContext {
-    /** The real `sst.config.ts`, synthesized once per run (test files that each synthesized would race on `.sst/`). */
+    /**
+     * The real `sst.config.ts`, synthesized once per run the way `sst deploy` does (SST's own loader and synth,
+     * `stacks/synthesize.ts`); test files that each synthesized would race on `.sst/`.
+     */
     workflow: SynthesizedWorkflow;
   }
 }
