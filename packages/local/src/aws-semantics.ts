@@ -57,6 +57,22 @@ export const AWS_SEMANTICS: readonly AwsSemantic[] = [
     source: { title: "ListExecutions / DescribeExecution (Step Functions API reference)", url: "https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html" },
     appliedBy: "ExecutionRegistry (options `listExecutionsLagMs`, `describeExecutionLagMs`)",
   },
+  {
+    behaviour:
+      "The optimized DynamoDB integration names errors `DynamoDB.<Name>` (e.g. DynamoDB.ConditionalCheckFailedException), " +
+      "unlike the AWS SDK integration's `DynamoDb.` prefix",
+    interpreter: "no such calls (the local runtime maps them to the local DynamoDB server)",
+    source: { title: "Perform DynamoDB CRUD operations with Step Functions", url: "https://docs.aws.amazon.com/step-functions/latest/dg/connect-ddb.html" },
+    appliedBy: "workflow.ts dynamoDbTask() through sdkIntegrationError()",
+  },
+  {
+    behaviour:
+      "Message attributes (name, type and value) count toward a queue's maximum message size; empty attribute names, " +
+      "types and values are refused",
+    interpreter: "fauxqs took empty attribute values",
+    source: { title: "MessageAttributeValue (Amazon SQS API reference)", url: "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_MessageAttributeValue.html" },
+    appliedBy: "patches/fauxqs+2.4.1.patch (the local SQS server)",
+  },
 ];
 
 /** One documented difference between AWS and the local stand-ins. */
