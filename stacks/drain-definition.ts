@@ -93,8 +93,8 @@ export const RetryPolicy = {
   functionTimedOut: { errors: ["Sandbox.Timedout", "Lambda.Unknown", sfn.Errors.TIMEOUT], interval: Duration.seconds(2), maxAttempts: 1 },
   // An invalid message will never become valid: a retrier that matches it first, and never retries.
   invalidMessage: { errors: [ErrorName.InvalidDonationEvent], maxAttempts: 0 },
-  // Any other failure of a pure task (a broken bundle, a runtime fault): a few more tries, then it is caught.
-  anyOtherFailure: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 2, backoffRate: 2 },
+  // Any other failure of a pure task (a broken bundle, a runtime fault): once more, then it is caught.
+  anyOtherFailure: { errors: [sfn.Errors.ALL], interval: Duration.seconds(1), maxAttempts: 1 },
   // SSM could not be read at a cold start (throttled, say): only that invocation failed, so try again.
   configurationUnavailable: { errors: [ErrorName.ConfigurationUnavailable], interval: Duration.seconds(2), maxAttempts: 3, backoffRate: 2 },
   // SQS calls (receive, send to DLQ, delete) are idempotent enough to retry on anything.

@@ -53,9 +53,9 @@ describe("a Validate that fails for a reason that is not the message's", () => {
     // A timeout, as current runtimes and older ones name it: once more.
     { error: "Sandbox.Timedout", attempts: 2 },
     { error: "Lambda.Unknown", attempts: 2 },
-    // A broken bundle, or anything else: twice more.
-    { error: "Runtime.ImportModuleError", attempts: 3 },
-    { error: "Error", attempts: 3 },
+    // A broken bundle, or anything else: once more.
+    { error: "Runtime.ImportModuleError", attempts: 2 },
+    { error: "Error", attempts: 2 },
   ])("$error: retried ($attempts calls), then left queued, named, never dead-lettered", async ({ error, attempts }) => {
     // Arrange
     failWith = error;
