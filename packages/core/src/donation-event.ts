@@ -3,6 +3,7 @@
 import * as z from "zod/mini";
 import { InvalidDonationEventError } from "./errors";
 import { MAX_EVENT_BYTES } from "./limits";
+import { utf8Bytes } from "./message-size";
 
 /**
  * The `DonationCreated` integration event as the .NET producer puts it on the queue: Newtonsoft.Json with default
@@ -95,7 +96,7 @@ function parseIsoDateTime(value: string): string | undefined {
 export function parseDonationEvent(body: string): DonationCreatedEvent {
   // Over the producer's limit a body could not be redriven (the queue keeps only room for RedriveCount): invalid,
   // with whatever else is wrong with it, so that one edit fixes everything.
-  const bytes = Buffer.byteLength(body, "utf8");
+  const bytes = utf8Bytes(body);
   const problems =
     bytes > MAX_EVENT_BYTES ? [`body: is ${bytes} bytes; a DonationCreated event may be at most ${MAX_EVENT_BYTES} bytes`] : [];
   let json: unknown;

@@ -2,6 +2,7 @@ import { SendMessageBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { type DonationCreatedEvent, serializeDonationEvent } from "./donation-event";
 import { EventTooLargeError } from "./errors";
 import { MAX_EVENT_BYTES, SQS_MAX_MESSAGES_PER_RECEIVE } from "./limits";
+import { utf8Bytes } from "./message-size";
 
 /** What a publish did: every event is in exactly one of the two lists. */
 export interface PublishReport {
@@ -38,7 +39,7 @@ export interface RawMessage {
  */
 export function assertFitsQueue(messages: readonly RawMessage[], maxEventBytes = MAX_EVENT_BYTES): void {
   for (const { id, body } of messages) {
-    const bytes = Buffer.byteLength(body, "utf8");
+    const bytes = utf8Bytes(body);
     if (bytes > maxEventBytes) throw new EventTooLargeError(id, bytes, maxEventBytes);
   }
 }

@@ -3,6 +3,7 @@
  * Airtable's come from its published limits; AWS's from the Step Functions and SQS quotas.
  */
 import { DeadLetterAttribute, type DeadLetterAttributeName } from "./names";
+import { utf8Bytes } from "./message-size";
 
 /** Airtable: records per create/update/upsert request. */
 export const AIRTABLE_MAX_RECORDS_PER_REQUEST = 10;
@@ -91,7 +92,7 @@ export const MAX_ERROR_MESSAGE_BYTES = ATTRIBUTE_VALUE_LIMITS.errorMessageBytes;
  * trace, are shorter.
  */
 export const MAX_ERROR_CAUSE_BYTES =
-  Buffer.byteLength(JSON.stringify({ errorType: "", errorMessage: "", trace: [": "] }), "utf8") +
+  utf8Bytes(JSON.stringify({ errorType: "", errorMessage: "", trace: [": "] })) +
   2 * (MAX_ERROR_NAME_BYTES + MAX_ERROR_MESSAGE_BYTES);
 
 /** SQS: a message carries at most 10 attributes. */

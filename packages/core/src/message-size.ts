@@ -3,6 +3,16 @@
  * of a Lambda error's Cause. The size budget in `limits.ts` is built from these.
  */
 
+const encoder = new TextEncoder();
+
+/**
+ * UTF-8 bytes of `text`, as SQS counts them. TextEncoder, not Node's Buffer: core also runs in the console's page
+ * (Validate's verdict on an edited body), where there is no Buffer.
+ */
+export function utf8Bytes(text: string): number {
+  return encoder.encode(text).length;
+}
+
 /** A message attribute as SendMessage takes it (only the String and Number types are used here). */
 export interface MessageAttributeInput {
   DataType: string;
@@ -15,16 +25,16 @@ export interface MessageAttributeInput {
  * restriction": SQS API reference, MessageAttributeValue).
  */
 export function sqsMessageBytes(body: string, attributes: Readonly<Record<string, MessageAttributeInput>> = {}): number {
-  let bytes = Buffer.byteLength(body, "utf8");
+  let bytes = utf8Bytes(body);
   for (const [name, { DataType, StringValue = "" }] of Object.entries(attributes)) {
-    bytes += Buffer.byteLength(name, "utf8") + Buffer.byteLength(DataType, "utf8") + Buffer.byteLength(StringValue, "utf8");
+    bytes += utf8Bytes(name) + utf8Bytes(DataType) + utf8Bytes(StringValue);
   }
   return bytes;
 }
 
 /** UTF-8 bytes of `text` once written inside a JSON string (escapes counted, the quotes not). */
 export function jsonStringBytes(text: string): number {
-  return Buffer.byteLength(JSON.stringify(text), "utf8") - 2;
+  return utf8Bytes(JSON.stringify(text)) - 2;
 }
 
 const ELLIPSIS = "…";

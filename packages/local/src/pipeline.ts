@@ -1,5 +1,5 @@
 import { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
+import { CreateQueueCommand, GetQueueAttributesCommand, GetQueueUrlCommand, SetQueueAttributesCommand, SQSClient } from "@aws-sdk/client-sqs";
 import {
   type AirtableEmulator,
   type AirtableEmulatorOptions,
@@ -202,21 +202,31 @@ export function queueAttributes(workflow: LocalPipelineOptions["workflow"], cons
 
 async function createQueues(sqs: SQSClient, settings: LocalPipelineOptions) {
   const dlqAttributes = queueAttributes(settings.workflow, "DeadLetterQueue");
-  const { QueueUrl: deadLetter } = await sqs.send(
-    new CreateQueueCommand({ QueueName: settings.deadLetterQueueName, Attributes: dlqAttributes }),
-  );
+  const deadLetter = await createOrUpdateQueue(sqs, settings.deadLetterQueueName, dlqAttributes);
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetter!, AttributeNames: ["QueueArn"] }));
   const redrive = Object.values(settings.workflow.template.Resources as Record<string, any>).find(
     (resource) => resource.Type === "AWS::SQS::Queue" && resource.Properties.RedrivePolicy,
   )?.Properties.RedrivePolicy;
-  const { QueueUrl: source } = await sqs.send(
-    new CreateQueueCommand({
-      QueueName: settings.sourceQueueName,
-      Attributes: {
-        ...queueAttributes(settings.workflow, "DonationsQueue"),
-        RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: redrive.maxReceiveCount }),
-      },
-    }),
-  );
-  return { source: source!, deadLetter: deadLetter! };
+  const source = await createOrUpdateQueue(sqs, settings.sourceQueueName, {
+    ...queueAttributes(settings.workflow, "DonationsQueue"),
+    RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: redrive.maxReceiveCount }),
+  });
+  return { source, deadLetter };
+}
+
+/**
+ * Creates a queue with the stack's attributes, or, when a queue kept in `.local/sqs` by an earlier start has other
+ * ones (the stack changed: a new visibility timeout, say), sets them on it in place, messages kept, as a deploy
+ * updates the real queue.
+ */
+async function createOrUpdateQueue(sqs: SQSClient, name: string, attributes: Record<string, string>): Promise<string> {
+  try {
+    const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes: attributes }));
+    return QueueUrl!;
+  } catch (error) {
+    if (!/(QueueAlreadyExists|QueueNameExists)$/.test((error as Error).name ?? "")) throw error;
+    const { QueueUrl } = await sqs.send(new GetQueueUrlCommand({ QueueName: name }));
+    await sqs.send(new SetQueueAttributesCommand({ QueueUrl, Attributes: attributes }));
+    return QueueUrl!;
+  }
 }
