@@ -67,7 +67,8 @@ export async function withOfflineAws<T>(aws: OfflineAws, fn: () => Promise<T>): 
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const variables: Record<string, string | undefined> = {
-    AWS_ACCESS_KEY_ID: "AKIAOFFLINESYNTHESIS",
+    // Placeholders, answered only by the stand-in above: the SDK needs some credentials to sign a request.
+    AWS_ACCESS_KEY_ID: "offline-synthesis",
     AWS_SECRET_ACCESS_KEY: "offline",
     AWS_SESSION_TOKEN: undefined,
     AWS_PROFILE: undefined,

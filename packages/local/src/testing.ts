@@ -45,9 +45,10 @@ export function donationRecords(pipeline: LocalPipeline): EmulatorRecord[] {
 }
 
 /**
- * Runs executions until one receives nothing (bounded), returning every summary. A skipped execution (the overlap
- * guard saw another drain) is run again once the executions it may have seen are visibly over: ListExecutions lags
- * (see aws-semantics.ts), so one that ended a moment ago still looks running. On AWS the next schedule does this.
+ * Runs executions until one receives nothing (bounded), returning every summary. A skipped execution (the drain
+ * lease named a holder DescribeExecution still showed running) is run again once that view has caught up:
+ * DescribeExecution lags (see aws-semantics.ts), so a holder that ended a moment ago still looks running. On AWS the
+ * next schedule does this.
  */
 export async function drainUntilEmpty(pipeline: LocalPipeline, maxExecutions = 10): Promise<DrainSummary[]> {
   const summaries: DrainSummary[] = [];
