@@ -5,6 +5,7 @@ import path from "node:path";
 import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { ErrorName, MAX_EVENT_BYTES, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { listDeadLetters } from "@fundraise-sync/local/dead-letters";
+import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { donationRecords } from "@fundraise-sync/local/testing";
 import { type Browser, type Page, chromium } from "playwright-core";
@@ -38,7 +39,7 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   const invalidBody = JSON.stringify({ Id: "not-a-guid", DonationAmount: -5 });
   const queues = () => ({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter });
 
-  const startConsole = () => startPipelineConsole({ pipeline, definition, port: 0, dir, pollMs: 200 });
+  const startConsole = () => startPipelineConsole({ pipeline, deadLetters: localDeadLetterActions(queues()), definition, port: 0, dir, pollMs: 200 });
 
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });

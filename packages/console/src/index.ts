@@ -1,11 +1,13 @@
 /**
  * @fundraise-sync/console: the local web console. {@link startPipelineConsole} attaches it to a running local
- * pipeline; its parts (graph conversion, history, server, page) are usable and tested on their own.
+ * pipeline; its parts (graph conversion, history, server, page) are usable and tested on their own. It imports only
+ * types from `@fundraise-sync/local`: whoever starts it (the commands, a test) hands it the pipeline and the DLQ's
+ * actions.
  */
 import path from "node:path";
 import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
 import type { CommandContext } from "./commands";
-import { localDeadLetterActions } from "./dlq-actions";
+import type { DeadLetterActions } from "./dlq-actions";
 import type { AslDefinition } from "./graph";
 import { History } from "./history";
 import { readQueueDepths } from "./queues";
@@ -13,11 +15,14 @@ import { CONSOLE_DEFAULTS, type ConsoleServer, startConsole } from "./server";
 
 export { CONSOLE_DEFAULTS, startConsole } from "./server";
 export type { ConsoleOptions, ConsoleServer } from "./server";
+export type { DeadLetterActions } from "./dlq-actions";
 export { definitionToGraph } from "./graph";
 export { History } from "./history";
 
 export interface PipelineConsoleOptions {
   pipeline: Pick<LocalPipeline, "workflow" | "sqs" | "queueUrls">;
+  /** The DLQ's actions on the pipeline's queues (`localDeadLetterActions` from `@fundraise-sync/local`). */
+  deadLetters: DeadLetterActions;
   /** The synthesized definition the pipeline executes. */
   definition: unknown;
   /** Default {@link CONSOLE_DEFAULTS.port}; 0 picks a free one. */
@@ -45,7 +50,7 @@ export async function startPipelineConsole(options: PipelineConsoleOptions): Pro
       history,
       definition: options.definition as AslDefinition,
       queueDepths: () => readQueueDepths(pipeline.sqs, pipeline.queueUrls),
-      deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
+      deadLetters: options.deadLetters,
       ...(options.commands ? { commands: options.commands } : {}),
       ...(options.pollMs ? { pollMs: options.pollMs } : {}),
     });

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { ReceiveMessageCommand, DeleteMessageCommand } from "@aws-sdk/client-sqs";
 import { ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
+import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { queueDepth } from "@fundraise-sync/local/testing";
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from "vitest";
@@ -42,7 +43,14 @@ describe("the console server", () => {
     page = await buildPage();
     dir = await mkdtemp(path.join(tmpdir(), "console-server-"));
     pipeline = await startLocalPipeline({ workflow: inject("workflow"), sqsPort: 0, emulator: { port: 0, rateLimit: false }, airtableRequestsPerSecond: 5 });
-    server = await startPipelineConsole({ pipeline, definition: inject("workflow").definition, port: 0, dir, pollMs: 100 });
+    server = await startPipelineConsole({
+      pipeline,
+      deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
+      definition: inject("workflow").definition,
+      port: 0,
+      dir,
+      pollMs: 100,
+    });
     host = `127.0.0.1:${server.port}`;
   });
   afterAll(async () => {

@@ -88,11 +88,11 @@ describe("DONATION_TABLE_FIELDS", () => {
   });
 });
 
-describe("the README's table of fields", () => {
+describe("the table of fields in docs/contract.md", () => {
   it("lists every field with the type setup creates, the types that work and what it holds", async () => {
     // Arrange
     const { readFile } = await import("node:fs/promises");
-    const readme = await readFile(new URL("../../../README.md", import.meta.url), "utf8");
+    const readme = await readFile(new URL("../../../docs/contract.md", import.meta.url), "utf8");
 
     // Act / Assert: one row per field, exactly as the one source says
     for (const spec of DONATION_TABLE_FIELDS) {

@@ -1,3 +1,4 @@
+import type { AddressInfo } from "node:net";
 import {
   CreateQueueCommand,
   GetQueueAttributesCommand,
@@ -6,21 +7,30 @@ import {
   SQSClient,
 } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { type LocalSqsServer, startLocalSqs } from "../../local/src/sqs-server";
 import { type DonationCreatedEvent, serializeDonationEvent } from "./donation-event";
 import { ErrorName, EventTooLargeError } from "./errors";
 import { SqsEventBus } from "./event-bus";
 import { MAX_EVENT_BYTES } from "./limits";
 import { sampleDonation, sampleDonations } from "./sample-donations";
 
+/** A real SQS-protocol server (fauxqs, in memory) on a free loopback port. */
+async function startSqsServer() {
+  const { buildApp } = await import("fauxqs");
+  const app = buildApp({ logger: false });
+  await app.listen({ port: 0, host: "127.0.0.1" });
+  const { port } = app.server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}`, close: () => app.close() };
+}
+
 describe("SqsEventBus against a local SQS server", () => {
-  let server: LocalSqsServer;
+  // fauxqs itself (the SQS server `@fundraise-sync/local` wraps), on loopback: core sits below local and imports nothing of it.
+  let server: Awaited<ReturnType<typeof startSqsServer>>;
   let sqs: SQSClient;
   let queueUrl: string;
   let queueCount = 0;
 
   beforeAll(async () => {
-    server = await startLocalSqs({ port: 0 });
+    server = await startSqsServer();
     sqs = new SQSClient({
       endpoint: server.endpoint,
       region: "us-east-1",

@@ -11,7 +11,7 @@ import {
   toAirtableFields,
 } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { readableCause } from "./cli/format";
+import { readableCause } from "./lambda-cause";
 import { type LocalPipeline, startLocalPipeline } from "./pipeline";
 import { accountFor, drainUntilEmpty } from "./testing";
 import type { TaskHandler } from "./workflow";

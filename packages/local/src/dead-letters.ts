@@ -31,7 +31,7 @@ import {
   SQS_MAX_MESSAGES_PER_RECEIVE,
   parseDonationEvent,
 } from "@fundraise-sync/core";
-import { readableCause } from "./cli/format";
+import { readableCause } from "./lambda-cause";
 
 /** How long the operations hold messages, and how they give them back. */
 export const DEAD_LETTER_TIMINGS = {

@@ -32,7 +32,7 @@ function isLocalCommand(pid: number): boolean {
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(path.join("packages", "local", "src", "cli"));
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(path.join("packages", "cli", "src"));
   } catch {
     return true; // no /proc (macOS): trust the pid
   }

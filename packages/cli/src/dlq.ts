@@ -17,7 +17,7 @@ import {
   resolveDeadLetterQueues,
   sendEditedBody,
   DEAD_LETTER_TIMINGS,
-} from "../dead-letters";
+} from "@fundraise-sync/local/dead-letters";
 import {
   CLI_DEFAULTS,
   CommandFailure,

@@ -20,11 +20,11 @@ import {
   sampleDonations,
 } from "@fundraise-sync/core";
 import { synthesizeWorkflowCached } from "../../../../stacks/synthesize";
-import { type LocalPipeline, startLocalPipeline } from "../pipeline";
-import { accountFor, queueDepth } from "../testing";
-import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "../workflow";
+import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
+import { accountFor, queueDepth } from "@fundraise-sync/local/testing";
+import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "@fundraise-sync/local/workflow";
 import { LEASE_WRITES_PER_DRAIN, costOf, deployedThroughput, idleMonthCost } from "./cost";
-import { UsageError, parseCommandLine } from "../cli/options";
+import { UsageError, parseCommandLine } from "../options";
 
 const LAMBDA_MEMORY_GB = 256 / 1024;
 const REFUSED_NAME = "Refused By The Base";

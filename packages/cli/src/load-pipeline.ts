@@ -13,8 +13,8 @@ export async function loadPipeline() {
     (emitWarning as (...args: unknown[]) => void)(warning, ...rest);
   }) as typeof process.emitWarning;
   const [{ startLocalPipeline }, { synthesizeWorkflowCached }] = await Promise.all([
-    import("../pipeline"),
-    import("../../../../stacks/synthesize"),
+    import("@fundraise-sync/local/pipeline"),
+    import("../../../stacks/synthesize"),
   ]);
   return { startLocalPipeline, synthesizeWorkflowCached };
 }

@@ -4,7 +4,7 @@ import path from "node:path";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { ErrorName, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type LocalPipeline, startLocalPipeline } from "../pipeline";
+import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { runCommandToEnd } from "./spawn-command";
 
 /** Names SQS accepts and the unpatched local server refused: every one outside Unicode's basic plane. */

@@ -4,17 +4,17 @@ import { fileURLToPath } from "node:url";
 
 /** Test support: runs a local command as `npm run` does and collects what a person would see. */
 
-const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
-/** The commands in `packages/local/src/cli/` and the bench, by npm script name. */
+/** The commands in `packages/cli/src/` and the bench, by npm script name. */
 export const SCRIPTS = {
-  start: "packages/local/src/cli/start.ts",
-  publish: "packages/local/src/cli/publish.ts",
-  "run-once": "packages/local/src/cli/run-once.ts",
-  dlq: "packages/local/src/cli/dlq.ts",
-  airtable: "packages/local/src/cli/airtable.ts",
-  bench: "packages/local/src/bench/soak.ts",
+  start: "packages/cli/src/start.ts",
+  publish: "packages/cli/src/publish.ts",
+  "run-once": "packages/cli/src/run-once.ts",
+  dlq: "packages/cli/src/dlq.ts",
+  airtable: "packages/cli/src/airtable.ts",
+  bench: "packages/cli/src/bench/soak.ts",
   emulator: "packages/airtable-emulator/src/cli.ts",
 } as const;
 export type Script = keyof typeof SCRIPTS;

@@ -4,7 +4,7 @@ import path from "node:path";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from "@aws-sdk/client-sqs";
 import { DeadLetterAttribute, ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type LocalPipeline, startLocalPipeline } from "../pipeline";
+import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { run } from "./run-cli";
 
 const COMMANDS = ["start", "publish", "run-once", "dlq", "airtable", "bench", "emulator"] as const;

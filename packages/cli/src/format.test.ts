@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { DrainSummary } from "../workflow";
+import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { idleLine, progressLine, summaryLine } from "./format";
 
 const summary: DrainSummary = {

@@ -3,7 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root: commands run from it, as `npm run` does. */
-export const ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
 export type LocalCommand = "start" | "publish" | "run-once" | "dlq";
@@ -22,7 +22,7 @@ function safeEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
 
 /** Starts a local command as `npm run` does (tsx on this Node, from the repository root). For tests. */
 export function spawnCommand(command: LocalCommand, args: string[], env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [TSX, `packages/local/src/cli/${command}.ts`, ...args], {
+  return spawn(process.execPath, [TSX, `packages/cli/src/${command}.ts`, ...args], {
     cwd: ROOT,
     env: safeEnvironment(env),
     stdio: ["ignore", "pipe", "pipe"],

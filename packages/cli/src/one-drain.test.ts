@@ -2,8 +2,8 @@ import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { DrainLock } from "../drain-lock";
-import { type LocalPipeline, startLocalPipeline } from "../pipeline";
+import { DrainLock } from "@fundraise-sync/local/drain-lock";
+import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { ROOT, runCommandToEnd, spawnCommand } from "./spawn-command";
 
 /**

@@ -2,8 +2,8 @@
  * `npm run run-once -- [--json]`: one execution of the drain now, against the servers `npm start` runs (or the
  * configured ones). Starts no server of its own.
  */
-import { DrainControlError, DrainLock, requestDrain } from "../drain-lock";
-import type { DrainSummary } from "../workflow";
+import { DrainControlError, DrainLock, requestDrain } from "@fundraise-sync/local/drain-lock";
+import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { summaryLine } from "./format";
 import {
   CLI_DEFAULTS,

@@ -5,9 +5,10 @@
 import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
-import type { LocalPipeline } from "../pipeline";
-import type { DrainSummary } from "../workflow";
-import { releaseExecutionMessages } from "../release";
+import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
+import type { DrainSummary } from "@fundraise-sync/local/workflow";
+import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
+import { releaseExecutionMessages } from "@fundraise-sync/local/release";
 import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
 import { watchInterrupts } from "./interrupt";
 import {
@@ -23,7 +24,7 @@ import {
 } from "./options";
 import { loadPipeline } from "./load-pipeline";
 import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
-import { DrainLock, startDrainControl } from "../drain-lock";
+import { DrainLock, startDrainControl } from "@fundraise-sync/local/drain-lock";
 
 const USAGE = `Usage: npm start -- [options]
 
@@ -114,7 +115,14 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
         ? `--sqs-port ${new URL(pipeline.sqsEndpoint).port}`
         : "";
   try {
-    return await startPipelineConsole({ pipeline, definition, port, dir: fromRoot(CLI_DEFAULTS.consoleDataDir), commands: { connection } });
+    return await startPipelineConsole({
+      pipeline,
+      deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
+      definition,
+      port,
+      dir: fromRoot(CLI_DEFAULTS.consoleDataDir),
+      commands: { connection },
+    });
   } catch (error) {
     const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `port ${port} is taken (another \`npm start\`?)` : (error as Error).message;
     console.log(`console:  not started: ${reason}; --console-port N picks another port, --no-console goes without`);

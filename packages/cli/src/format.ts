@@ -1,5 +1,6 @@
 /** How the local commands print what an execution did. */
-import type { DrainSummary } from "../workflow";
+import { readableCause } from "@fundraise-sync/local/lambda-cause";
+import type { DrainSummary } from "@fundraise-sync/local/workflow";
 
 export const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
@@ -38,20 +39,6 @@ export function idleLine(everySeconds: number): string {
 /** A failed execution's error: the name, and the cause's readable message when it is Lambda's JSON. */
 export function failureLine(error: { name: string; cause: string }): string {
   return `${error.name}: ${readableCause(error.cause)}`;
-}
-
-/**
- * Lambda reports a function error as JSON `{"errorType","errorMessage","trace"}`; people want `errorMessage`.
- * Anything else (a States.* cause, plain text) is shown as is.
- */
-export function readableCause(cause: string): string {
-  try {
-    const parsed = JSON.parse(cause) as { errorMessage?: unknown };
-    if (parsed && typeof parsed === "object" && typeof parsed.errorMessage === "string") return parsed.errorMessage;
-  } catch {
-    // not JSON: plain text
-  }
-  return cause;
 }
 
 export const timestamp = () => new Date().toTimeString().slice(0, 8);
