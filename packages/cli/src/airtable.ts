@@ -87,7 +87,8 @@ function failure(check: TableCheck, baseId: string, tables: readonly AirtableTab
   );
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The command, for `runCommand` (and for tests that drive it in-process). */
+export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
     argv,
     { json: { type: "boolean" }, table: { type: "string" }, "airtable-port": { type: "string" }, token: { type: "string" } },
@@ -151,4 +152,4 @@ function findTable(tables: readonly AirtableTableModel[], tableName: string): Ai
   return tables.find((table) => table.id === tableName || table.name.toLowerCase() === tableName.toLowerCase());
 }
 
-runCommand(main);
+runCommand(main, import.meta.url);

@@ -140,7 +140,8 @@ const FLAGS_OF: Record<Command, readonly string[]> = {
 };
 const COMMON_FLAGS = ["queue-url", "dlq-url", "sqs-port", "help"];
 
-async function main(argv: string[]): Promise<number> {
+/** The command, for `runCommand` (and for tests that drive it in-process). */
+export async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandLine(
     argv,
     {
@@ -340,4 +341,4 @@ async function moveTask(queues: Queues, dlqArn: string | undefined, sourceArnFla
   return 0;
 }
 
-runCommand(main);
+runCommand(main, import.meta.url);

@@ -6,6 +6,7 @@
  * 2 bad input (a flag, a value, a file), always as ONE line on stderr starting `error:`.
  */
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { DEFAULT_BASE_ID, DEFAULT_TABLE_NAME, DEFAULT_TOKEN } from "@fundraise-sync/airtable-emulator";
 import { SQSClient } from "@aws-sdk/client-sqs";
 import {
@@ -216,28 +217,48 @@ export function isConnectionRefused(error: unknown): boolean {
   return false;
 }
 
+/** How a command ended: its exit code, and for a refusal the one line it prints on stderr. */
+export interface CommandOutcome {
+  code: number;
+  /** `error: …`, one line, for exit 1 (something outside the input failed) and 2 (bad input). */
+  errorLine?: string;
+}
+
 /**
- * Runs a command's main and ends the process: a {@link UsageError} or an {@link EventTooLargeError} (bad input) → one
- * line, exit 2; anything else → one line, exit 1. Never a stack trace. `main` may return an exit code.
+ * Runs a command's main to its outcome, never throwing: a {@link UsageError} or an {@link EventTooLargeError} (bad
+ * input) → exit 2; anything else → exit 1; each with one line, never a stack trace. `main` may return an exit code.
+ * {@link runCommand} prints it and ends the process; tests call this in-process.
  */
-export function runCommand(main: (argv: string[]) => Promise<number | void>): void {
+export async function settleCommand(main: (argv: string[]) => Promise<number | void>, argv: string[]): Promise<CommandOutcome> {
+  try {
+    return { code: (await main(argv)) ?? 0 };
+  } catch (error) {
+    const badInput = error instanceof UsageError || error instanceof EventTooLargeError;
+    let message = error instanceof Error ? error.message : String(error);
+    if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") message += " (is `npm start` already running? --help lists the port flags)";
+    return { code: badInput ? 2 : 1, errorLine: `error: ${message.split("\n")[0]}` };
+  }
+}
+
+/**
+ * Runs a command's main and ends the process, when the module at `moduleUrl` is the program Node was started with
+ * (`npm run <command>`); when it is only imported (a test that drives `main` in-process), does nothing.
+ */
+export function runCommand(main: (argv: string[]) => Promise<number | void>, moduleUrl: string): void {
+  if (process.argv[1] === undefined || path.resolve(process.argv[1]) !== fileURLToPath(moduleUrl)) return;
   // `npm run dlq -- list | head`: the reader left; that is not an error worth a stack trace.
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
     if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
     throw error;
   });
-  main(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code ?? 0;
-    },
-    (error: unknown) => {
-      const badInput = error instanceof UsageError || error instanceof EventTooLargeError;
-      let message = error instanceof Error ? error.message : String(error);
-      if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") message += " (is `npm start` already running? --help lists the port flags)";
-      process.stderr.write(`error: ${message.split("\n")[0]}\n`);
-      process.exit(badInput ? 2 : 1);
-    },
-  );
+  void settleCommand(main, process.argv.slice(2)).then(({ code, errorLine }) => {
+    if (errorLine === undefined) {
+      process.exitCode = code;
+      return;
+    }
+    process.stderr.write(`${errorLine}\n`);
+    process.exit(code);
+  });
 }
 
 /** The SQS client for a command: at the endpoint when one is given, else AWS's. */

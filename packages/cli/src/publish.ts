@@ -120,7 +120,8 @@ function rawMessage({ where, text }: Entry): RawMessage {
   return { id: where, body: text };
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The command, for `runCommand` (and for tests that drive it in-process). */
+export async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     count: { type: "string" },
     file: { type: "string" },
@@ -172,4 +173,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-runCommand(main);
+runCommand(main, import.meta.url);

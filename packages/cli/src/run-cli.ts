@@ -1,6 +1,8 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { formatWithOptions } from "node:util";
+import { settleCommand } from "./options";
 
 /** Test support: runs a local command as `npm run` does and collects what a person would see. */
 
@@ -45,6 +47,52 @@ export function run(script: Script, args: string[], env: Record<string, string> 
     child.on("error", reject);
     child.on("exit", (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The commands whose `main` can be driven in-process (the bench and the emulator keep their own entry points). */
+const IN_PROCESS = {
+  start: () => import("./start"),
+  publish: () => import("./publish"),
+  "run-once": () => import("./run-once"),
+  dlq: () => import("./dlq"),
+  airtable: () => import("./airtable"),
+} satisfies Partial<Record<Script, () => Promise<{ main: (argv: string[]) => Promise<number | void> }>>>;
+export type InProcessScript = keyof typeof IN_PROCESS;
+
+/** Only one in-process command at a time: each borrows the process's environment and output streams. */
+let running: Promise<unknown> = Promise.resolve();
+
+/**
+ * Runs a command's `main` in this process, with what `runCommand` would print and exit with: for the tests where
+ * the process boundary is not what is tested (a refusal's line and exit code), about a second faster per command
+ * than {@link run}. The environment is the same as {@link run}'s for the call; stdout and stderr are collected.
+ */
+export function runInProcess(script: InProcessScript, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  const call = running.then(async () => {
+    const { main } = await IN_PROCESS[script]();
+    const saved = { env: process.env, out: process.stdout.write, err: process.stderr.write, log: console.log, error: console.error, warn: console.warn };
+    const { AIRTABLE_TOKEN: _t, AIRTABLE_BASE_ID: _b, AIRTABLE_ENDPOINT_URL: _e, QUEUE_URL: _q, DLQ_URL: _d, ...inherited } = process.env;
+    let stdout = "";
+    let stderr = "";
+    const toOut = (...parts: unknown[]) => void (stdout += `${formatWithOptions({}, ...parts)}\n`);
+    const toErr = (...parts: unknown[]) => void (stderr += `${formatWithOptions({}, ...parts)}\n`);
+    process.env = { ...inherited, ...env };
+    process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
+    process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
+    Object.assign(console, { log: toOut, error: toErr, warn: toErr });
+    try {
+      const { code, errorLine } = await settleCommand(main, args);
+      if (errorLine !== undefined) stderr += `${errorLine}\n`;
+      return { code, stdout, stderr };
+    } finally {
+      process.env = saved.env;
+      process.stdout.write = saved.out;
+      process.stderr.write = saved.err;
+      Object.assign(console, { log: saved.log, error: saved.error, warn: saved.warn });
+    }
+  });
+  running = call.catch(() => undefined);
+  return call;
 }
 
 /** A port on 127.0.0.1 where nothing listens (one that was free a moment ago). */

@@ -38,7 +38,8 @@ Exit codes: 0 the execution succeeded (or found nothing to do, or another run-on
 unreachable or the execution FAILED; 2 bad input.
 `;
 
-async function main(argv: string[]): Promise<number> {
+/** The command, for `runCommand` (and for tests that drive it in-process). */
+export async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     json: { type: "boolean" },
     ...SERVER_FLAGS,
@@ -100,4 +101,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-runCommand(main);
+runCommand(main, import.meta.url);

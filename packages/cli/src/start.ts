@@ -130,7 +130,8 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
   }
 }
 
-async function main(argv: string[]): Promise<number> {
+/** The command, for `runCommand` (and for tests that drive it in-process). */
+export async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     ...SERVER_FLAGS,
     every: { type: "string" },
@@ -317,4 +318,4 @@ async function main(argv: string[]): Promise<number> {
   });
 }
 
-runCommand(main);
+runCommand(main, import.meta.url);
