@@ -4,25 +4,47 @@
  * records on "Id" (a third of them repeats, so updates too) and list pages of 100. Prints requests/second and
  * latency percentiles.
  */
-import { parseArgs } from "node:util";
+import { CommandLineError, parseCommandLine } from "@fundraise-sync/core/command-line";
 import { DEFAULT_TOKEN } from "./config";
 import { startAirtableEmulator } from "./server";
 import { TABLE_PATH } from "./test-support";
 
-const { values } = parseArgs({
-  options: {
-    requests: { type: "string", default: "3000" },
-    concurrency: { type: "string", default: "16" },
-    "max-seconds": { type: "string", default: "60" },
-  },
-});
-const total = Math.min(Number(values.requests), 100_000);
-const concurrency = Math.min(Number(values.concurrency), 256);
-const deadline = performance.now() + Math.min(Number(values["max-seconds"]), 600) * 1000;
-if (!Number.isInteger(total) || total < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
-  console.error("bench: --requests and --concurrency must be positive integers");
+const USAGE = `Usage: npm run bench:emulator -- [--requests N] [--concurrency N] [--max-seconds S]
+
+How fast the emulator answers with rate limiting off: upserts of 10 records and list pages of 100 against an
+emulator on a free loopback port. Prints requests/s and latency percentiles.
+
+  --requests N      requests to send, 1 to 100,000 (default 3000)
+  --concurrency N   requests in flight at once, 1 to 256 (default 16)
+  --max-seconds S   stop sending after S seconds, 1 to 600 (default 60)
+`;
+
+/** One line `error: …` and exit 2: the command-line contract for bad input. */
+function refuse(message: string): never {
+  process.stderr.write(`error: ${message}\n`);
   process.exit(2);
 }
+
+function wholeNumber(text: string, flag: string, max: number): number {
+  const value = Number(text);
+  if (text.trim() === "" || !Number.isInteger(value) || value < 1 || value > max) refuse(`${flag} must be a whole number from 1 to ${max.toLocaleString("en-US")}, not "${text}"`);
+  return value;
+}
+
+let parsed: ReturnType<typeof parseCommandLine<{ requests: { type: "string" }; concurrency: { type: "string" }; "max-seconds": { type: "string" } }>>;
+try {
+  parsed = parseCommandLine(process.argv.slice(2), { requests: { type: "string" }, concurrency: { type: "string" }, "max-seconds": { type: "string" } });
+} catch (error) {
+  refuse(error instanceof CommandLineError ? error.message : String(error));
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const total = wholeNumber(values.requests ?? "3000", "--requests", 100_000);
+const concurrency = wholeNumber(values.concurrency ?? "16", "--concurrency", 256);
+const deadline = performance.now() + wholeNumber(values["max-seconds"] ?? "60", "--max-seconds", 600) * 1000;
 
 const emulator = await startAirtableEmulator({ port: 0, host: "127.0.0.1", rateLimit: false, logger: { info() {}, warn: console.warn, error: console.error } });
 const headers = { authorization: `Bearer ${DEFAULT_TOKEN}`, "content-type": "application/json" };

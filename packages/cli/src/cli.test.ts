@@ -5,9 +5,9 @@ import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } 
 import { DeadLetterAttribute, ErrorName, MAX_EVENT_BYTES, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
-import { run } from "./run-cli";
+import { run, runInProcess } from "./run-cli";
 
-const COMMANDS = ["start", "publish", "run-once", "dlq", "airtable", "bench", "emulator"] as const;
+const COMMANDS = ["start", "publish", "run-once", "dlq", "airtable", "bench", "emulator", "bench:emulator", "bundle-sizes"] as const;
 
 /** Nothing listens here: commands that must fail before any network call are pointed at it. */
 const DEAD_QUEUE_URL = "http://127.0.0.1:9/000000000000/FundraiseDonations";
@@ -230,5 +230,20 @@ describe("dlq resend checks the edited body's size with Validate", () => {
     expect(sent.stdout).toMatch(/^sent as message \S+ to .* \(redrive 1\)/);
     expect(await depth(pipeline.queueUrls.source)).toBe(1);
     expect(await depth(pipeline.queueUrls.deadLetter)).toBe(0);
+  });
+
+  it("refuses an id that is not in the DLQ as bad input, like redrive and delete: one line, exit 2, nothing sent", async () => {
+    // Arrange
+    const file = path.join(dir, "edited.json");
+    await writeFile(file, validOfBytes(600));
+    const before = await depth(pipeline.queueUrls.source);
+
+    // Act: in-process (the process boundary is proven by the contract test)
+    const result = await runInProcess("dlq", ["resend", "--id", "no-such-message", "--file", file, ...queueFlags], env);
+
+    // Assert
+    expect(result.code).toBe(2);
+    expect(result.stderr).toBe("error: not in the dead-letter queue: no-such-message (nothing sent)\n");
+    expect(await depth(pipeline.queueUrls.source)).toBe(before);
   });
 });

@@ -84,6 +84,13 @@ const ROWS: Row[] = [
   ["emulator", ["--port", "-1"], 2, /^--port must be an integer from 0 to 65535, not "-1"$/],
   ["emulator", ["--config", "/nonexistent/config.json"], 2, /^cannot read --config \/nonexistent\/config\.json: ENOENT$/],
   ["emulator", ["serve"], 2, /^unexpected argument "serve"/],
+  // bench:emulator
+  ["bench:emulator", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["bench:emulator", ["--requests", "-3"], 2, /^--requests must be a whole number from 1 to 100,000, not "-3"$/],
+  ["bench:emulator", ["--concurrency", "1000"], 2, /^--concurrency must be a whole number from 1 to 256, not "1000"$/],
+  // bundle-sizes
+  ["bundle-sizes", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["bundle-sizes", ["extra"], 2, /^unexpected argument "extra"/],
 ];
 
 describe("the command-line contract", () => {
@@ -92,7 +99,7 @@ describe("the command-line contract", () => {
     dead = String(await closedPort());
   });
 
-  const inProcess = (script: Script): script is InProcessScript => script !== "bench" && script !== "emulator";
+  const inProcess = (script: Script): script is InProcessScript => !["bench", "emulator", "bench:emulator", "bundle-sizes"].includes(script);
 
   it.each(ROWS)("%s %j → exit %i, one line: %s", async (script, args, code, message, env = {}) => {
     // Act
@@ -124,6 +131,6 @@ describe("the command-line contract", () => {
 
   it("covers every command", () => {
     const covered = new Set(ROWS.map(([script]) => script));
-    expect([...covered].sort()).toEqual(["airtable", "bench", "dlq", "emulator", "publish", "run-once", "start"]);
+    expect([...covered].sort()).toEqual(["airtable", "bench", "bench:emulator", "bundle-sizes", "dlq", "emulator", "publish", "run-once", "start"]);
   });
 });

@@ -9,6 +9,7 @@ import { GetQueueAttributesCommand, type SQSClient, StartMessageMoveTaskCommand 
 import {
   type DeadLetter,
   type DeadLetterSelection,
+  DeadLetterNotFoundError,
   DeadLetterQueueError,
   deleteDeadLetters,
   isSelected,
@@ -232,6 +233,8 @@ export async function main(argv: string[]): Promise<number> {
     if (isConnectionRefused(error)) {
       throw new CommandFailure(`cannot reach the SQS server at ${endpoint ?? "AWS"}: is \`npm start\` running?`);
     }
+    // A wrong id is bad input (exit 2), as for redrive and delete; a DLQ that cannot be worked on is not.
+    if (error instanceof DeadLetterNotFoundError) throw new UsageError(error.message);
     if (error instanceof DeadLetterQueueError) throw new CommandFailure(error.message);
     throw error;
   } finally {

@@ -18,6 +18,8 @@ export const SCRIPTS = {
   airtable: "packages/cli/src/airtable.ts",
   bench: "packages/cli/src/bench/soak.ts",
   emulator: "packages/airtable-emulator/src/cli.ts",
+  "bench:emulator": "packages/airtable-emulator/src/bench.ts",
+  "bundle-sizes": "stacks/bundle-sizes.ts",
 } as const;
 export type Script = keyof typeof SCRIPTS;
 

@@ -172,7 +172,7 @@ describe("the console server", () => {
       JSON.stringify({ id: "no-such-message", body: serializeDonationEvent(sampleDonation()) }),
     );
     expect(reply.status).toBe(500);
-    expect(JSON.parse(reply.text)).toMatchObject({ ok: false, detail: "no message no-such-message in the dead-letter queue" });
+    expect(JSON.parse(reply.text)).toMatchObject({ ok: false, detail: "not in the dead-letter queue: no-such-message (nothing sent)" });
   });
 
   it("deletes when the console's own page asks, and says which CLI command does the same", async () => {

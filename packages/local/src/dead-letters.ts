@@ -54,7 +54,12 @@ export interface DeadLetterQueues {
 
 /** The DLQ cannot be worked on as asked (its configuration, or a message not there); the message says why. */
 export class DeadLetterQueueError extends Error {
-  override readonly name = "DeadLetterQueueError";
+  override readonly name: string = "DeadLetterQueueError";
+}
+
+/** The message asked for is not in the DLQ (a wrong id, or one already redriven or deleted): nothing was done. */
+export class DeadLetterNotFoundError extends DeadLetterQueueError {
+  override readonly name = "DeadLetterNotFoundError";
 }
 
 /**
@@ -243,7 +248,7 @@ export type SendEditedResult =
  * Sends a corrected body to the donations queue in place of the dead letter `replaces`, only if it passes Validate
  * (an invalid body is refused: nothing is sent or deleted). The dead letter is deleted after the send succeeded.
  *
- * @throws {DeadLetterQueueError} when `replaces` is not in the DLQ (nothing sent).
+ * @throws {DeadLetterNotFoundError} when `replaces` is not in the DLQ (nothing sent).
  */
 export async function sendEditedBody(queues: DeadLetterQueues, replaces: string, body: string): Promise<SendEditedResult> {
   const verdict = checkBody(body);
@@ -255,7 +260,7 @@ export async function sendEditedBody(queues: DeadLetterQueues, replaces: string,
     outcome = { sent: true, newMessageId: await sendToSource(queues, body, redriveCount), redriveCount, verdict };
     return "delete";
   }, (message) => message.MessageId === replaces);
-  if (outcome === undefined) throw new DeadLetterQueueError(`no message ${replaces} in the dead-letter queue`);
+  if (outcome === undefined) throw new DeadLetterNotFoundError(`not in the dead-letter queue: ${replaces} (nothing sent)`);
   return outcome;
 }
 
