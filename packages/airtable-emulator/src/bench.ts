@@ -31,6 +31,12 @@ function wholeNumber(text: string, flag: string, max: number): number {
   return value;
 }
 
+// `npm run bench:emulator | head`: the reader left; not an error worth a stack trace.
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") process.exit(process.exitCode ?? 0);
+  throw error;
+});
+
 let parsed: ReturnType<typeof parseCommandLine<{ requests: { type: "string" }; concurrency: { type: "string" }; "max-seconds": { type: "string" } }>>;
 try {
   parsed = parseCommandLine(process.argv.slice(2), { requests: { type: "string" }, concurrency: { type: "string" }, "max-seconds": { type: "string" } });
