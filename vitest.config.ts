@@ -11,7 +11,6 @@ export const UNIT_TESTS = [
   "packages/functions/src/**/*.test.ts",
   "packages/console/src/graph.test.ts",
   "packages/cli/src/format.test.ts",
-  "packages/cli/src/interrupt.test.ts",
   "test/**/*.test.ts",
 ];
 

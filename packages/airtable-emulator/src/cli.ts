@@ -6,6 +6,7 @@
  */
 import { readFile } from "node:fs/promises";
 import { CommandLineError, parseCommandLine } from "@fundraise-sync/core/command-line";
+import { watchInterrupts } from "@fundraise-sync/core/interrupt";
 import { EmulatorConfigError, compileConfig, type EmulatorConfig } from "./config";
 import { defaults, startAirtableEmulator, type Logger } from "./server";
 import { EmulatorDataFileError } from "./store";
@@ -76,22 +77,22 @@ async function main(argv: string[]): Promise<void> {
     rateLimit: values["no-rate-limit"] ? false : defaults.rateLimit,
     logger,
   });
-  // Listen for Ctrl-C before saying we are ready: a signal sent on the first line must find its handler.
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) process.exit(130); // second Ctrl-C: give up waiting
-    stopping = true;
-    console.log(`\n${signal}: closing`);
+  // Listen for Ctrl-C before saying we are ready: a signal sent on the first line must find its handler. One press
+  // is one interrupt (on a terminal npm and tsx relay a press as several signals; watchInterrupts reads the key).
+  const stopWatching = watchInterrupts((count, what) => {
+    if (count > 1) process.exit(130); // a second Ctrl-C: give up waiting
+    console.log(`\n${what}: closing`);
     emulator.close().then(
-      () => process.exit(0),
+      () => {
+        stopWatching();
+        process.exit(0);
+      },
       (error: unknown) => {
         console.error(`error while closing: ${(error as Error).message}`);
         process.exit(1);
       },
     );
-  };
-  process.on("SIGINT", () => stop("SIGINT"));
-  process.on("SIGTERM", () => stop("SIGTERM"));
+  });
 
   const tables = config.bases.flatMap((b) => b.tables.map((t) => `${b.id}/${t.name}`)).join(", ");
   console.log(`Airtable emulator listening on ${emulator.url}`);

@@ -112,12 +112,23 @@ function warnSlow(slowToReappear: number): void {
   }
 }
 
-/** Asks on the terminal; without one, only `--yes` may delete. */
-async function confirm(question: string): Promise<boolean> {
+/** Exit code of a command a person stopped with Ctrl-C (128 + SIGINT), as the shell reports it. */
+const INTERRUPTED = 130;
+
+/**
+ * Asks on the terminal: "yes", "no", or "interrupted" for Ctrl-C (or Ctrl-D) at the prompt, which readline reports
+ * as an AbortError; that is the person's answer, not a lost connection. Without a terminal, only `--yes` may delete.
+ */
+async function confirm(question: string): Promise<"yes" | "no" | "interrupted"> {
   if (!process.stdin.isTTY) throw new UsageError("stdin is not a terminal, so I cannot ask: add --yes to delete without asking");
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
+  const interrupted = new Promise<"interrupted">((resolve) => {
+    prompt.once("SIGINT", () => resolve("interrupted"));
+    prompt.once("close", () => resolve("interrupted"));
+  });
   try {
-    return /^y(es)?$/i.test((await prompt.question(`${question} [y/N] `)).trim());
+    const answer = prompt.question(`${question} [y/N] `).then((text) => (/^y(es)?$/i.test(text.trim()) ? "yes" : "no") as "yes" | "no");
+    return await Promise.race([answer.catch(() => "interrupted" as const), interrupted]);
   } finally {
     prompt.close();
   }
@@ -314,9 +325,10 @@ async function remove(queues: Queues, selection: DeadLetterSelection, yes: boole
     const body = letter.body.length > 80 ? `${letter.body.slice(0, 80)}…` : letter.body;
     console.log(`  ${letter.messageId}  ${letter.errorName ?? "(no ErrorName)"}  ${body}`);
   }
-  if (!yes && !(await confirm(`Delete ${chosen.length === 1 ? "it" : `these ${chosen.length}`} for good?`))) {
-    console.log("nothing deleted");
-    return 0;
+  const answer = yes ? "yes" : await confirm(`Delete ${chosen.length === 1 ? "it" : `these ${chosen.length}`} for good?`);
+  if (answer !== "yes") {
+    console.log(answer === "interrupted" ? "\nnothing deleted (interrupted)" : "nothing deleted");
+    return answer === "interrupted" ? INTERRUPTED : 0;
   }
   const { deleted, notFound } = await deleteDeadLetters(queues, { ids: chosen.map((letter) => letter.messageId) });
   console.log(`deleted ${deleted.length}`);

@@ -10,7 +10,7 @@ import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
 import { releaseExecutionMessages } from "@fundraise-sync/local/release";
 import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
-import { watchInterrupts } from "./interrupt";
+import { watchInterrupts } from "@fundraise-sync/core/interrupt";
 import {
   CLI_DEFAULTS,
   ENV,
