@@ -22,6 +22,7 @@ import {
   parsePositiveSeconds,
   runCommand,
 } from "./options";
+import { claimDataDir, instanceDataDir, instancePaths } from "./instance";
 import { loadPipeline } from "./load-pipeline";
 import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
 import { DrainLock, startDrainControl } from "@fundraise-sync/local/drain-lock";
@@ -31,7 +32,9 @@ const USAGE = `Usage: npm start -- [options]
 Runs the pipeline locally on ${CLI_DEFAULTS.host}: an SQS server (queues ${CLI_DEFAULTS.sourceQueueName} and
 ${CLI_DEFAULTS.deadLetterQueueName}, persisted in ${CLI_DEFAULTS.sqsDataDir}), a DynamoDB server for the drain lease (in
 memory, any free port), the Airtable emulator (records persisted in ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5
-requests/s limit on), and the drain state machine every few seconds.
+requests/s limit on), and the drain state machine every few seconds. With other ports than the defaults, its state
+is kept in a folder of its own, .local/ports-<sqs port>-<airtable port>/, so two starts never share it (and a folder
+in use by another npm start is refused).
 
   --sqs-port N        SQS server port (env ${ENV.sqsPort}; default ${CLI_DEFAULTS.sqsPort}; 0 = any free port)
   --airtable-port N   Airtable emulator port (env ${ENV.airtablePort}; default ${CLI_DEFAULTS.airtablePort}; 0 = any free port)
@@ -106,7 +109,7 @@ function showProgress(pipeline: LocalPipeline): () => void {
  * The web console beside the pipeline (loaded only when wanted). A console that cannot start (its port taken by
  * another `npm start`, say) is said in one line, and the pipeline runs without it.
  */
-async function startWebConsole(pipeline: LocalPipeline, definition: unknown, port: number, choice: ServerChoice) {
+async function startWebConsole(pipeline: LocalPipeline, definition: unknown, port: number, choice: ServerChoice, historyDir: string) {
   const { startPipelineConsole } = await import("@fundraise-sync/console");
   const connection =
     choice.sqsEndpoint !== undefined
@@ -120,7 +123,7 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
       deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
       definition,
       port,
-      dir: fromRoot(CLI_DEFAULTS.consoleDataDir),
+      dir: fromRoot(historyDir),
       commands: { connection },
     });
   } catch (error) {
@@ -153,6 +156,11 @@ export async function main(argv: string[]): Promise<number> {
       : parsePort(consolePortText, values["console-port"] !== undefined ? "--console-port" : ENV.consolePort);
   const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
 
+  // Each instance its own state: other ports, another folder; a folder in use by another npm start, refused.
+  const dataDir = instanceDataDir({ sqsPort: choice.sqsEndpoint ? undefined : choice.sqsPort, airtablePort: choice.realAirtable ? undefined : airtablePort });
+  const paths = instancePaths(dataDir);
+  claimDataDir(fromRoot(dataDir), dataDir);
+
   const { startLocalPipeline, synthesizeWorkflowCached } = await loadPipeline();
   const synthStarted = Date.now();
   const workflow = await synthesizeWorkflowCached();
@@ -162,12 +170,12 @@ export async function main(argv: string[]): Promise<number> {
       : `workflow: synthesized sst.config.ts in ${seconds(Date.now() - synthStarted)} (cached in .sst/local for the next start)`,
   );
 
-  const dataFile = fromRoot(CLI_DEFAULTS.airtableDataFile);
+  const dataFile = fromRoot(paths.airtableDataFile);
   if (!choice.realAirtable) await mkdir(path.dirname(dataFile), { recursive: true });
   const pipeline = await startLocalPipeline({
     workflow,
     sqsPort: choice.sqsPort,
-    ...(choice.sqsEndpoint ? { sqsEndpoint: choice.sqsEndpoint } : { sqsDataDir: fromRoot(CLI_DEFAULTS.sqsDataDir) }),
+    ...(choice.sqsEndpoint ? { sqsEndpoint: choice.sqsEndpoint } : { sqsDataDir: fromRoot(paths.sqsDataDir) }),
     emulator: { host: CLI_DEFAULTS.host, port: airtablePort, token, dataFile, config: emulatorConfigFor(tableName) },
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
@@ -180,12 +188,12 @@ export async function main(argv: string[]): Promise<number> {
   const visibility = Number(Attributes?.VisibilityTimeout);
   const visibilityTimeout = Number.isFinite(visibility) ? `${visibility} s, about ${Math.ceil(visibility / 60)} min` : "see the queue";
 
-  console.log(`SQS:      ${pipeline.sqsEndpoint}${choice.sqsEndpoint ? ` (from ${ENV.sqsEndpoint})` : ` (data in ${CLI_DEFAULTS.sqsDataDir})`}`);
+  console.log(`SQS:      ${pipeline.sqsEndpoint}${choice.sqsEndpoint ? ` (from ${ENV.sqsEndpoint})` : ` (data in ${paths.sqsDataDir})`}`);
   console.log(`  queue:  ${pipeline.queueUrls.source}`);
   console.log(`  DLQ:    ${pipeline.queueUrls.deadLetter}`);
   console.log(`DynamoDB: ${pipeline.dynamodbEndpoint} (in memory: the drain lease, table ${pipeline.tableNames.join(", ")})`);
   if (pipeline.emulator) {
-    console.log(`Airtable: ${pipeline.airtable.endpointUrl} (emulator, 5 requests/s limit on, data in ${CLI_DEFAULTS.airtableDataFile})`);
+    console.log(`Airtable: ${pipeline.airtable.endpointUrl} (emulator, 5 requests/s limit on, data in ${paths.airtableDataFile})`);
     console.log(`  base:   ${pipeline.airtable.baseId}`);
     console.log(`  table:  ${pipeline.airtable.tableName}`);
     console.log(`  token:  ${pipeline.airtable.token}`);
@@ -196,8 +204,8 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
   console.log(`  share:  ${pipeline.requestsPerSecond} of the base's 5 requests/s (--airtable-rps), 10 records per request`);
-  const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice);
-  if (webConsole) console.log(`console:  ${webConsole.url} (history in ${CLI_DEFAULTS.consoleDataDir})`);
+  const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice, paths.consoleDataDir);
+  if (webConsole) console.log(`console:  ${webConsole.url} (history in ${paths.consoleDataDir})`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
@@ -307,7 +315,7 @@ export async function main(argv: string[]): Promise<number> {
         await webConsole?.close();
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
-        console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in .local/ for the next start` : ""}`);
+        console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in ${dataDir}/ for the next start on these ports` : ""}`);
         stopInterrupts();
         resolve(0);
       })().catch((error: unknown) => {

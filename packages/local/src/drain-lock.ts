@@ -25,7 +25,7 @@ export interface DrainHolder {
 export const DRAIN_LOCK_DIR = ".local/drains";
 
 /** Is `pid` a live process running one of this project's local commands (not a stranger that reused the pid)? */
-function isLocalCommand(pid: number): boolean {
+export function isLocalCommand(pid: number): boolean {
   try {
     process.kill(pid, 0);
   } catch (error) {

@@ -92,7 +92,7 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
     process.env.AWS_ENDPOINT_URL_SQS = sqsEndpoint;
     const sqs = new SQSClient({ endpoint: sqsEndpoint });
     closers.push(async () => sqs.destroy());
-    const queueUrls = await createQueues(sqs, settings);
+    const queueUrls = await createQueues(sqs, settings, sqsEndpoint);
 
     // The drain lease's table, in a DynamoDB server of this process (see startLocalDynamoDb for why in memory).
     const dynamodbServer = await startLocalDynamoDb();
@@ -200,7 +200,17 @@ export function queueAttributes(workflow: LocalPipelineOptions["workflow"], cons
   return attributes;
 }
 
-async function createQueues(sqs: SQSClient, settings: LocalPipelineOptions) {
+/**
+ * A queue URL at the server this pipeline talks to. fauxqs keeps each queue's URL as it was first created: a queue
+ * kept in a data folder by a start on another port would otherwise be printed, and handed to the console and the
+ * commands, with that old port.
+ */
+export function servedQueueUrl(queueUrl: string, sqsEndpoint: string): string {
+  const { pathname } = new URL(queueUrl);
+  return new URL(pathname, sqsEndpoint).href;
+}
+
+async function createQueues(sqs: SQSClient, settings: LocalPipelineOptions, sqsEndpoint: string) {
   const dlqAttributes = queueAttributes(settings.workflow, "DeadLetterQueue");
   const deadLetter = await createOrUpdateQueue(sqs, settings.deadLetterQueueName, dlqAttributes);
   const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: deadLetter!, AttributeNames: ["QueueArn"] }));
@@ -211,7 +221,7 @@ async function createQueues(sqs: SQSClient, settings: LocalPipelineOptions) {
     ...queueAttributes(settings.workflow, "DonationsQueue"),
     RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes!.QueueArn, maxReceiveCount: redrive.maxReceiveCount }),
   });
-  return { source, deadLetter };
+  return { source: servedQueueUrl(source, sqsEndpoint), deadLetter: servedQueueUrl(deadLetter, sqsEndpoint) };
 }
 
 /**
