@@ -135,6 +135,13 @@ describe("publish, a drain, dlq list and dlq redrive, end to end", () => {
     expect(letters[0]!.cause).toMatch(/^Not a valid DonationCreated event: Id: must be a Guid/);
     expect(JSON.parse(second.stdout)).toHaveLength(1);
 
+    // Assess: the listing names the message by the DLQ copy's id and by the id it had in the source queue
+    const { sourceMessageId } = letters[0] as { sourceMessageId?: string };
+    expect(sourceMessageId).toMatch(/\S/);
+    expect(sourceMessageId).not.toBe(letters[0]!.messageId);
+    const text = await runInProcess("dlq", ["list", ...queueFlags], env);
+    expect(text.stdout).toContain(`MessageId        ${letters[0]!.messageId}\nSourceMessageId  ${sourceMessageId}\n`);
+
     // Act: redrive; the body can never pass Validate, so it stays
     const kept = await run("dlq", ["redrive", ...queueFlags], env);
 

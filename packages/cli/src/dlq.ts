@@ -89,6 +89,8 @@ function block(letter: DeadLetter): string {
   const body = letter.body.length > BODY_PREVIEW_CHARS ? `${letter.body.slice(0, BODY_PREVIEW_CHARS)}… (${letter.body.length} chars)` : letter.body;
   const rows: [string, string | undefined][] = [
     ["MessageId", letter.messageId],
+    // One donation, one identity: the id it had in the source queue, which executions and Message story show.
+    ["SourceMessageId", letter.sourceMessageId],
     // SQS's own redrive policy (after maxReceiveCount deliveries) moves a message without any reason attributes.
     ["ErrorName", letter.errorName ?? "(none: moved by the queue's redrive policy, not by the state machine)"],
     ["Cause", letter.cause],
@@ -102,7 +104,7 @@ function block(letter: DeadLetter): string {
   ];
   return rows
     .filter((row): row is [string, string] => row[1] !== undefined)
-    .map(([name, value]) => `${name.padEnd(13)}${value}`)
+    .map(([name, value]) => `${name.padEnd(17)}${value}`)
     .join("\n");
 }
 
