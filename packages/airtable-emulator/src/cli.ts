@@ -79,14 +79,13 @@ async function main(argv: string[]): Promise<void> {
   });
   // Listen for Ctrl-C before saying we are ready: a signal sent on the first line must find its handler. One press
   // is one interrupt (on a terminal npm and tsx relay a press as several signals; watchInterrupts reads the key).
-  const stopWatching = watchInterrupts((count, what) => {
+  // Still watching while it exits: a late second signal must find a handler, not the default that kills the process.
+  // (Node gives the terminal back its mode at exit.)
+  watchInterrupts((count, what) => {
     if (count > 1) process.exit(130); // a second Ctrl-C: give up waiting
     console.log(`\n${what}: closing`);
     emulator.close().then(
-      () => {
-        stopWatching();
-        process.exit(0);
-      },
+      () => process.exit(0),
       (error: unknown) => {
         console.error(`error while closing: ${(error as Error).message}`);
         process.exit(1);

@@ -118,19 +118,20 @@ function warnSlow(slowToReappear: number): void {
 const INTERRUPTED = 130;
 
 /**
- * Asks on the terminal: "yes", "no", or "interrupted" for Ctrl-C (or Ctrl-D) at the prompt, which readline reports
- * as an AbortError; that is the person's answer, not a lost connection. Without a terminal, only `--yes` may delete.
+ * Asks on the terminal: "yes", "no", or "interrupted" for Ctrl-C at the prompt (readline's SIGINT) or Ctrl-D (the
+ * question then rejects); that is the person's answer, not a lost connection. Without a terminal, only `--yes` may
+ * delete.
  */
 async function confirm(question: string): Promise<"yes" | "no" | "interrupted"> {
   if (!process.stdin.isTTY) throw new UsageError("stdin is not a terminal, so I cannot ask: add --yes to delete without asking");
   const prompt = createInterface({ input: process.stdin, output: process.stdout });
-  const interrupted = new Promise<"interrupted">((resolve) => {
-    prompt.once("SIGINT", () => resolve("interrupted"));
-    prompt.once("close", () => resolve("interrupted"));
-  });
+  const interrupted = new Promise<"interrupted">((resolve) => prompt.once("SIGINT", () => resolve("interrupted")));
   try {
-    const answer = prompt.question(`${question} [y/N] `).then((text) => (/^y(es)?$/i.test(text.trim()) ? "yes" : "no") as "yes" | "no");
-    return await Promise.race([answer.catch(() => "interrupted" as const), interrupted]);
+    const answer = prompt.question(`${question} [y/N] `).then(
+      (text): "yes" | "no" => (/^y(es)?$/i.test(text.trim()) ? "yes" : "no"),
+      () => "interrupted" as const,
+    );
+    return await Promise.race([answer, interrupted]);
   } finally {
     prompt.close();
   }

@@ -5,7 +5,7 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { ErrorName, sampleDonation, serializeDonationEvent } from "@fundraise-sync/core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
-import { runCommandToEnd } from "./spawn-command";
+import { run } from "./run-cli";
 
 /** Names SQS accepts and the unpatched local server refused: every one outside Unicode's basic plane. */
 const ASTRAL_NAMES = ["Zoë 🎉", "👩‍👩‍👧 the Okafors", "𝔘𝔫𝔦𝔠𝔬𝔡𝔢 Ltd", "李华 🧧"];
@@ -50,7 +50,7 @@ describe("the local SQS server is as faithful as SQS, with persistence on (patch
     await writeFile(file, `${events.map(serializeDonationEvent).join("\n")}\n`);
 
     // Act
-    const published = await runCommandToEnd("publish", ["--file", file, ...queueFlags], env);
+    const published = await run("publish", ["--file", file, ...queueFlags], env);
     const summary = await pipeline.workflow.execute();
 
     // Assert: read back over Airtable's HTTP API, as a person's tools would
@@ -71,13 +71,13 @@ describe("the local SQS server is as faithful as SQS, with persistence on (patch
     const bodies = ['{"DonorDisplayName":"Zoë 🎉"}', '{"Id":"🎉"}', "not json 👩‍👩‍👧"];
     const file = path.join(dir, "malformed.ndjson");
     await writeFile(file, `${bodies.join("\n")}\n`);
-    expect((await runCommandToEnd("publish", ["--raw", "--file", file, ...queueFlags], env)).code).toBe(0);
+    expect((await run("publish", ["--raw", "--file", file, ...queueFlags], env)).code).toBe(0);
     expect(await pipeline.workflow.execute()).toMatchObject({ status: "SUCCEEDED", deadLettered: 3 });
 
     // Act: look twice
-    const first = await runCommandToEnd("dlq", ["list", "--json", ...queueFlags], env);
+    const first = await run("dlq", ["list", "--json", ...queueFlags], env);
     const afterFirst = await dlqDepth();
-    const second = await runCommandToEnd("dlq", ["list", "--json", ...queueFlags], env);
+    const second = await run("dlq", ["list", "--json", ...queueFlags], env);
 
     // Assert: every letter listed each time with its body byte for byte, and all of them visible again at once
     expect(first).toMatchObject({ code: 0, stderr: "" });

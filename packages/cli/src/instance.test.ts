@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -28,7 +28,6 @@ describe("each npm start has its own state", () => {
       const other = spawn(process.execPath, ["-e", "setInterval(() => {}, 1000)", "packages/cli/src/start.ts"], { stdio: "ignore" });
       try {
         const folder = path.join(dir, "held");
-        const { writeFile, mkdir } = await import("node:fs/promises");
         await mkdir(folder, { recursive: true });
         await writeFile(path.join(folder, "instance.json"), JSON.stringify({ pid: other.pid }));
 
@@ -46,7 +45,6 @@ describe("each npm start has its own state", () => {
       const gone = spawn(process.execPath, ["-e", ""], { stdio: "ignore" });
       await new Promise((resolve) => gone.on("exit", resolve));
       const folder = path.join(dir, "stale");
-      const { writeFile, mkdir } = await import("node:fs/promises");
       await mkdir(folder, { recursive: true });
       await writeFile(path.join(folder, "instance.json"), JSON.stringify({ pid: gone.pid }));
 

@@ -25,17 +25,21 @@ export interface InstancePorts {
  * Relative to the repository root.
  */
 export function instanceDataDir({ sqsPort, airtablePort }: InstancePorts): string {
-  if (sqsPort === CLI_DEFAULTS.sqsPort && airtablePort === CLI_DEFAULTS.airtablePort) return DEFAULT_DATA_DIR;
-  if (sqsPort === CLI_DEFAULTS.sqsPort && airtablePort === undefined) return DEFAULT_DATA_DIR;
-  if (sqsPort === undefined && airtablePort === CLI_DEFAULTS.airtablePort) return DEFAULT_DATA_DIR;
+  const usual = (port: number | undefined, defaultPort: number) => port === undefined || port === defaultPort;
+  // With no local server at all there is nothing of the default instance's to keep: its own folder, not `.local`.
+  const someLocal = sqsPort !== undefined || airtablePort !== undefined;
+  if (someLocal && usual(sqsPort, CLI_DEFAULTS.sqsPort) && usual(airtablePort, CLI_DEFAULTS.airtablePort)) return DEFAULT_DATA_DIR;
   return path.join(DEFAULT_DATA_DIR, `ports-${sqsPort ?? "external"}-${airtablePort ?? "airtable"}`);
 }
 
-/** The paths of one instance's state, relative to the repository root. */
+/** The paths of one instance's state, relative to the repository root: each survives a restart of `npm start`. */
 export function instancePaths(dataDir: string) {
   return {
+    /** fauxqs's SQLite data: the queued and dead-lettered messages. */
     sqsDataDir: path.join(dataDir, "sqs"),
+    /** The emulator's records. */
     airtableDataFile: path.join(dataDir, "airtable.json"),
+    /** The console's execution history. */
     consoleDataDir: path.join(dataDir, "console"),
   };
 }

@@ -4,7 +4,7 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DrainLock } from "@fundraise-sync/local/drain-lock";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
-import { ROOT, runCommandToEnd, spawnCommand } from "./spawn-command";
+import { ROOT, run, spawnCommand } from "./run-cli";
 
 /**
  * `npm run run-once` beside `npm start`. The servers belong to this test (`npm start` is pointed at them as at
@@ -25,7 +25,7 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     return Number(Attributes?.ApproximateNumberOfMessages);
   };
   const publish = async (count: number) => {
-    const published = await runCommandToEnd("publish", ["--count", String(count), "--queue-url", pipeline.queueUrls.source], env);
+    const published = await run("publish", ["--count", String(count), "--queue-url", pipeline.queueUrls.source], env);
     expect(published.stdout).toMatch(new RegExp(`^published ${count}, failed 0`));
   };
   const lock = () => new DrainLock(pipeline.sqsEndpoint, `${ROOT}.local/drains`);
@@ -64,11 +64,11 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     startPid = lock().holder()!.pid;
     // npm start drains once as it starts: a first run-once waits for that drain (and runs an empty one), so the
     // donations published next cannot be taken by it.
-    expect((await runCommandToEnd("run-once", [], env)).code).toBe(0);
+    expect((await run("run-once", [], env)).code).toBe(0);
     await publish(5);
 
     // Act
-    const result = await runCommandToEnd("run-once", [], env);
+    const result = await run("run-once", [], env);
 
     // Assert
     expect(result).toMatchObject({ code: 0, stderr: "" });
@@ -88,7 +88,7 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     await publish(2);
 
     // Act
-    const result = await runCommandToEnd("run-once", [], env);
+    const result = await run("run-once", [], env);
 
     // Assert
     expect(result).toMatchObject({ code: 0, stderr: "" });
@@ -101,12 +101,12 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     // Arrange: a first run-once whose write hangs until the fault is cleared (then it times out and is retried)
     await publish(1);
     pipeline.emulator!.faults.add({ hang: true, operation: "write" });
-    const first = runCommandToEnd("run-once", [], { ...env, AIRTABLE_REQUEST_TIMEOUT_MS: "20000" });
+    const first = run("run-once", [], { ...env, AIRTABLE_REQUEST_TIMEOUT_MS: "20000" });
     await until(() => lock().holder()?.command === "npm run run-once");
     const firstPid = lock().holder()!.pid;
 
     // Act
-    const second = await runCommandToEnd("run-once", [], env);
+    const second = await run("run-once", [], env);
     pipeline.emulator!.faults.clear();
 
     // Assert: the second started nothing; the first drained the message

@@ -23,18 +23,12 @@ export const CLI_DEFAULTS = {
   host: "127.0.0.1",
   sqsPort: 9324,
   airtablePort: 9325,
-  /** fauxqs's SQLite data: queued messages survive a restart of `npm start`. Relative to the repository root. */
-  sqsDataDir: ".local/sqs",
-  /** The emulator's records survive a restart too. */
-  airtableDataFile: ".local/airtable.json",
   baseId: DEFAULT_BASE_ID,
   table: DEFAULT_TABLE_NAME,
   /** The emulator's bearer token: not a secret, printed at start. */
   localToken: DEFAULT_TOKEN,
   /** The web console `npm start` serves (`--console-port`, `--no-console`). */
   consolePort: 9326,
-  /** The console's execution history: it survives a restart of `npm start`. */
-  consoleDataDir: ".local/console",
   /** How often `npm start` starts an execution (the deployed schedule is minutes; locally, quicker feedback). */
   everySeconds: 10,
   /** Sample donations `npm run publish` sends without --file. */

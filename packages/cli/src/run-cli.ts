@@ -1,4 +1,4 @@
-import { spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { formatWithOptions } from "node:util";
@@ -6,7 +6,8 @@ import { settleCommand } from "./options";
 
 /** Test support: runs a local command as `npm run` does and collects what a person would see. */
 
-const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
+/** The repository root: commands run from it, as `npm run` does. */
+export const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
 const TSX = path.join(ROOT, "node_modules/.bin/tsx");
 
 /** The commands in `packages/cli/src/` and the bench, by npm script name. */
@@ -30,17 +31,27 @@ export interface Result {
 }
 
 /**
- * Runs a command as `npm run` does (tsx on this Node, from the repository root), never against the caller's real
- * Airtable or queues: those variables are dropped unless `env` sets them. `input` is written to its stdin.
+ * The caller's environment without what would point a command at a real Airtable or AWS queue, plus `env` (which may
+ * set them again).
  */
-export function run(script: Script, args: string[], env: Record<string, string> = {}, input?: string): Promise<Result> {
+function commandEnvironment(env: Record<string, string>): NodeJS.ProcessEnv {
   const { AIRTABLE_TOKEN: _t, AIRTABLE_BASE_ID: _b, AIRTABLE_ENDPOINT_URL: _e, QUEUE_URL: _q, DLQ_URL: _d, ...inherited } = process.env;
+  return { ...inherited, ...env };
+}
+
+/** Starts a command as `npm run` does (tsx on this Node, from the repository root), in {@link commandEnvironment}. */
+export function spawnCommand(script: Script, args: string[], env: Record<string, string> = {}, withInput = false): ChildProcess {
+  return spawn(process.execPath, [TSX, SCRIPTS[script], ...args], {
+    cwd: ROOT,
+    env: commandEnvironment(env),
+    stdio: [withInput ? "pipe" : "ignore", "pipe", "pipe"],
+  });
+}
+
+/** Runs a command as `npm run` does, to its end (see {@link spawnCommand}). `input` is written to its stdin. */
+export function run(script: Script, args: string[], env: Record<string, string> = {}, input?: string): Promise<Result> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX, SCRIPTS[script], ...args], {
-      cwd: ROOT,
-      env: { ...inherited, ...env },
-      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
+    const child = spawnCommand(script, args, env, input !== undefined);
     let stdout = "";
     let stderr = "";
     child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()));
@@ -73,12 +84,11 @@ export function runInProcess(script: InProcessScript, args: string[], env: Recor
   const call = running.then(async () => {
     const { main } = await IN_PROCESS[script]();
     const saved = { env: process.env, out: process.stdout.write, err: process.stderr.write, log: console.log, error: console.error, warn: console.warn };
-    const { AIRTABLE_TOKEN: _t, AIRTABLE_BASE_ID: _b, AIRTABLE_ENDPOINT_URL: _e, QUEUE_URL: _q, DLQ_URL: _d, ...inherited } = process.env;
     let stdout = "";
     let stderr = "";
     const toOut = (...parts: unknown[]) => void (stdout += `${formatWithOptions({}, ...parts)}\n`);
     const toErr = (...parts: unknown[]) => void (stderr += `${formatWithOptions({}, ...parts)}\n`);
-    process.env = { ...inherited, ...env };
+    process.env = commandEnvironment(env);
     process.stdout.write = ((chunk: string | Uint8Array) => ((stdout += chunk.toString()), true)) as typeof process.stdout.write;
     process.stderr.write = ((chunk: string | Uint8Array) => ((stderr += chunk.toString()), true)) as typeof process.stderr.write;
     Object.assign(console, { log: toOut, error: toErr, warn: toErr });

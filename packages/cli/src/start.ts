@@ -22,16 +22,18 @@ import {
   parsePositiveSeconds,
   runCommand,
 } from "./options";
-import { claimDataDir, instanceDataDir, instancePaths } from "./instance";
+import { claimDataDir, DEFAULT_DATA_DIR, instanceDataDir, instancePaths } from "./instance";
 import { loadPipeline } from "./load-pipeline";
 import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
 import { DrainLock, startDrainControl } from "@fundraise-sync/local/drain-lock";
 
+const DEFAULT_PATHS = instancePaths(DEFAULT_DATA_DIR);
+
 const USAGE = `Usage: npm start -- [options]
 
 Runs the pipeline locally on ${CLI_DEFAULTS.host}: an SQS server (queues ${CLI_DEFAULTS.sourceQueueName} and
-${CLI_DEFAULTS.deadLetterQueueName}, persisted in ${CLI_DEFAULTS.sqsDataDir}), a DynamoDB server for the drain lease (in
-memory, any free port), the Airtable emulator (records persisted in ${CLI_DEFAULTS.airtableDataFile}, Airtable's 5
+${CLI_DEFAULTS.deadLetterQueueName}, persisted in ${DEFAULT_PATHS.sqsDataDir}), a DynamoDB server for the drain lease (in
+memory, any free port), the Airtable emulator (records persisted in ${DEFAULT_PATHS.airtableDataFile}, Airtable's 5
 requests/s limit on), and the drain state machine every few seconds. With other ports than the defaults, its state
 is kept in a folder of its own, .local/ports-<sqs port>-<airtable port>/, so two starts never share it (and a folder
 in use by another npm start is refused).
@@ -45,7 +47,7 @@ in use by another npm start is refused).
   --every SECONDS     start an execution this often (env ${ENV.everySeconds}; default ${CLI_DEFAULTS.everySeconds});
                       a tick that comes while one still runs is skipped
   --console-port N    the web console's port (env ${ENV.consolePort}; default ${CLI_DEFAULTS.consolePort}; 0 = any free port);
-                      its history is kept in ${CLI_DEFAULTS.consoleDataDir}
+                      its history is kept in ${DEFAULT_PATHS.consoleDataDir}
   --no-console        do not serve the web console
   -h, --help          show this help
 
