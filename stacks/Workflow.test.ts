@@ -17,16 +17,19 @@ import {
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
 import { MAX_WRITE_RETRY_WAIT_SECONDS, WritePolicy } from "@fundraise-sync/core/write-round";
 import {
+  DRAIN_BOUNDS,
   LEASE_KEY,
   LeaseAnswer,
   MAX_MESSAGES_PER_ROUND,
+  SQS_MAX_HIDDEN_SECONDS,
   StateName,
+  holdArithmetic,
   worstCaseExecutionEvents,
   worstCaseRoundSeconds,
 } from "./drain-definition";
 import { AIRTABLE_REQUEST_TIMEOUT_MS, MAX_RECEIVE_COUNT, MAX_ROUNDS_PER_EXECUTION, settingsFor } from "./settings";
 import { SYNTH_ACCOUNT, SYNTH_REGION, resolveReferences } from "./synthesize";
-import { type AslGraph, type AslState } from "./timing";
+import { type AslGraph, type AslState, worstCaseStateSeconds } from "./timing";
 
 // asl-validator ships no type declarations: load it through require, typed by what its README documents.
 type AslValidator = (
@@ -422,11 +425,14 @@ describe("the Workflow stack", () => {
       const statements = statementsOfRole(role);
       const resourcesFor = (action: string) => statements.filter((s) => s.actions.includes(action)).flatMap((s) => s.resources);
 
-      it("receives from the donations queue and sends to the DLQ, nothing else on SQS", () => {
+      it("peeks at and receives from the donations queue and sends to the DLQ, nothing else on SQS", () => {
         // Assert
         expect(resourcesFor("sqs:ReceiveMessage")).toEqual([SOURCE_QUEUE_ARN]);
+        expect(resourcesFor("sqs:GetQueueAttributes")).toEqual([SOURCE_QUEUE_ARN]);
         expect(resourcesFor("sqs:SendMessage")).toEqual([DLQ_ARN]);
-        expect(new Set(grantsOf(statements, "sqs").flatMap((s) => s.actions))).toEqual(new Set(["sqs:ReceiveMessage", "sqs:SendMessage"]));
+        expect(new Set(grantsOf(statements, "sqs").flatMap((s) => s.actions))).toEqual(
+          new Set(["sqs:ReceiveMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"]),
+        );
       });
 
       it("invokes the three functions, and only them", () => {
@@ -705,13 +711,16 @@ describe("the drain definition", () => {
         const next = [s.Next, s.Default, ...(s.Choices ?? []).map((c) => c.Next), ...(s.Catch ?? []).map((c) => c.Next)];
         for (const successor of next) {
           if (!successor) continue;
-          if (name === StateName.ContinueInNewExecution && successor === s.Next) continue; // handed on
+          // handed on
+          if ((name === StateName.ContinueInNewExecution || name === StateName.HandOverHeldRound) && successor === s.Next) continue;
           visit(successor, [...path, name]);
         }
       };
       visit(StateName.StartDrain, []);
       seen.clear();
       visit(StateName.ResumeDrain, []);
+      seen.clear();
+      visit(StateName.ResumeHeldRound, []);
       return [...leaks];
     }
 
@@ -742,8 +751,8 @@ describe("the drain definition", () => {
       // Act
       const leaks = endsWithoutRelease(broken);
 
-      // Assert: from a fresh drain and from a continuation alike
-      expect(leaks).toHaveLength(2);
+      // Assert: from a fresh drain, from a continuation and from a held round alike
+      expect(leaks).toHaveLength(3);
       for (const leak of leaks) expect(leak).toContain(`${StateName.WaitOutAirtableLock} → ${StateName.DrainComplete}`);
     });
   });
@@ -770,7 +779,7 @@ describe("the drain definition", () => {
     it("ends the drain only once Airtable unlocks when the round gave up on a locked base", () => {
       // Assert
       const keepDraining = state(definition, StateName.KeepDraining);
-      expect(keepDraining.Choices![0]).toEqual({ Variable: "$.round.lockedUntil", IsString: true, Next: StateName.WaitOutAirtableLock });
+      expect(keepDraining.Choices![1]).toEqual({ Variable: "$.round.lockedUntil", IsString: true, Next: StateName.WaitOutAirtableLock });
       expect(state(definition, StateName.WaitOutAirtableLock)).toMatchObject({ Type: "Wait", TimestampPath: "$.round.lockedUntil", Next: StateName.ReleaseLease });
     });
 
@@ -804,6 +813,90 @@ describe("the drain definition", () => {
         "releaseAt.$": "$.round.releaseAt",
       });
       expect(deleteWritten.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: StateName.AnyUnwritable })]);
+    });
+  });
+
+  describe("a base that is down: the round is held and handed on, nothing else is received", () => {
+    const seconds = (name: string) => worstCaseStateSeconds(name, state(definition, name), DRAIN_BOUNDS);
+    const { keepHiddenSeconds, holdLimitSeconds } = holdArithmetic({
+      receiveRound,
+      writeToAirtable,
+      deleteWrittenMessages: deleteWritten,
+      deadLetterUnwritableMessages: deadLetterUnwritable,
+      handOverHeldRound: state(definition, StateName.HandOverHeldRound),
+      takeLeaseFromPredecessor: state(definition, StateName.TakeLeaseFromPredecessor),
+    });
+    const payload = (deleteWritten.Parameters as { Payload: Record<string, unknown> }).Payload;
+
+    it("hands a held round on to a new execution, which retries it before it receives anything", () => {
+      // Assert
+      expect(state(definition, StateName.KeepDraining).Choices![0]).toEqual({ Variable: "$.round.held", IsNull: false, Next: StateName.HandOverHeldRound });
+      const handOver = state(definition, StateName.HandOverHeldRound);
+      expect(handOver).toMatchObject({ Resource: "arn:aws:states:::states:startExecution", Next: StateName.DrainComplete });
+      expect((handOver.Parameters as { Input: Record<string, string> }).Input).toMatchObject({
+        "continuedFrom.$": "$$.Execution.Id",
+        "budget.$": "$.round.budget",
+        "held.$": "$.round.held",
+      });
+      expect(state(definition, StateName.ResumeHeldRound)).toMatchObject({ Type: "Pass", Next: StateName.WaitForAirtable });
+      expect(state(definition, StateName.CountRound).Parameters).toMatchObject({ round: { "held.$": "$.round.held" } });
+    });
+
+    it("keeps a held round hidden for the next execution: DeleteWrittenMessages extends it by a visibility timeout", () => {
+      // Assert: what comes after the extension, at its worst: dead-lettering, the handover, the lease, one wait, and a
+      // round without its receives
+      const afterExtension =
+        seconds(StateName.DeadLetterUnwritableMessages) +
+        seconds(StateName.HandOverHeldRound) +
+        seconds(StateName.TakeLeaseFromPredecessor) +
+        MAX_WRITE_RETRY_WAIT_SECONDS +
+        worstCaseRoundSeconds({
+          receiveRound: { ...receiveRound, ItemProcessor: { StartAt: "Nothing", States: { Nothing: { Type: "Pass", End: true } } } },
+          writeToAirtable,
+          deleteWrittenMessages: deleteWritten,
+          deadLetterUnwritableMessages: deadLetterUnwritable,
+        });
+      expect(payload).toMatchObject({ "keepHidden.$": "$.round.keepHidden", keepHiddenSeconds });
+      expect(keepHiddenSeconds).toBeGreaterThanOrEqual(afterExtension);
+    });
+
+    it("hands a round on only while SQS can keep it hidden (12 h from its receive), so no extension is refused", () => {
+      // Assert
+      for (const name of [StateName.CollectRound, StateName.ResumeHeldRound]) {
+        expect(state(definition, name).Parameters, name).toMatchObject({ round: { holdLimitSeconds } });
+      }
+      expect(seconds(StateName.ReceiveRound) + holdLimitSeconds + seconds(StateName.DeleteWrittenMessages) + keepHiddenSeconds).toBeLessThanOrEqual(
+        SQS_MAX_HIDDEN_SECONDS,
+      );
+    });
+
+    it("receives a message at most 3 times in a 24-hour outage: below the backstop of MAX_RECEIVE_COUNT", () => {
+      // Arrange: each receive of a held message is followed by at least holdLimitSeconds of holding
+      const outageSeconds = 24 * 60 * 60;
+      const receives = 1 + Math.floor(outageSeconds / holdLimitSeconds);
+
+      // Assert
+      expect(holdLimitSeconds).toBeGreaterThan(8 * 60 * 60);
+      expect(receives).toBeLessThanOrEqual(3);
+      expect(receives).toBeLessThan(MAX_RECEIVE_COUNT);
+    });
+
+    it("ends an empty run in four states (IsContinuation, PeekQueue, AnyWaiting, NothingToDrain), before the lease", () => {
+      // Assert
+      expect(state(definition, StateName.IsContinuation).Default).toBe(StateName.PeekQueue);
+      const peek = state(definition, StateName.PeekQueue);
+      expect(peek).toMatchObject({
+        Resource: "arn:aws:states:::aws-sdk:sqs:getQueueAttributes",
+        Parameters: { AttributeNames: ["ApproximateNumberOfMessages"] },
+        Next: StateName.AnyWaiting,
+      });
+      // A failed peek says nothing about the queue: it drains.
+      expect(peek.Catch).toEqual([expect.objectContaining({ ErrorEquals: ["States.ALL"], Next: StateName.TakeLease })]);
+      expect(state(definition, StateName.AnyWaiting)).toMatchObject({
+        Choices: [{ Variable: "$.peek.waiting", NumericGreaterThan: 0, Next: StateName.TakeLease }],
+        Default: StateName.NothingToDrain,
+      });
+      expect(state(definition, StateName.NothingToDrain).Type).toBe("Succeed");
     });
   });
 
@@ -888,7 +981,11 @@ describe("the drain definition", () => {
       expect(state(definition, StateName.TakeLeaseFromPredecessor)).toMatchObject({
         Resource: "arn:aws:states:::dynamodb:updateItem",
         Parameters: { ConditionExpression: "#holder = :previous", ExpressionAttributeValues: { ":previous": { "S.$": "$.continuedFrom" } } },
-        Next: StateName.ResumeDrain,
+        Next: StateName.HasHeldRound,
+      });
+      expect(state(definition, StateName.HasHeldRound)).toMatchObject({
+        Choices: [{ Variable: "$.held", IsPresent: true, Next: StateName.ResumeHeldRound }],
+        Default: StateName.ResumeDrain,
       });
       expect(state(definition, StateName.ResumeDrain).Parameters).toMatchObject({ round: { "budget.$": "$.budget" } });
       // The predecessor ends holding the lease, for the continuation to take.

@@ -15,6 +15,10 @@ import { type AslGraph, type AslState, type GraphBounds, worstCaseEvents, worstC
 /** State names: what people read in the Step Functions console, and what the local runtime and tests key on. */
 export const StateName = {
   IsContinuation: "IsContinuation",
+  // A scheduled drain looks before it does anything else: an empty queue ends it at once.
+  PeekQueue: "PeekQueue",
+  AnyWaiting: "AnyWaiting",
+  NothingToDrain: "NothingToDrain",
   // The lease (one drain at a time): taken at the start, released at every end.
   TakeLease: "TakeLease",
   ReadLease: "ReadLease",
@@ -25,6 +29,8 @@ export const StateName = {
   TakeLeaseFromPredecessor: "TakeLeaseFromPredecessor",
   AnotherDrainIsRunning: "AnotherDrainIsRunning",
   StartDrain: "StartDrain",
+  HasHeldRound: "HasHeldRound",
+  ResumeHeldRound: "ResumeHeldRound",
   ResumeDrain: "ResumeDrain",
   ReceiveRound: "ReceiveRound",
   // Inside ReceiveRound, once per receive:
@@ -60,6 +66,7 @@ export const StateName = {
   KeepDraining: "KeepDraining",
   WaitOutAirtableLock: "WaitOutAirtableLock",
   ContinueInNewExecution: "ContinueInNewExecution",
+  HandOverHeldRound: "HandOverHeldRound",
   ReleaseLease: "ReleaseLease",
   DrainComplete: "DrainComplete",
   ReleaseLeaseOnMisconfiguration: "ReleaseLeaseOnMisconfiguration",
@@ -158,6 +165,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
   // States live in their own scope: their ids are the console's state names, and may equal the functions' ids.
   const stack = new Construct(parent, "DrainDonationsStates");
   const lease = leaseStates(stack, leaseTable, executionArns);
+  // Numbers known only once the states are rendered (below): set into these parameter objects then.
+  const holdLimitedRounds: Record<string, unknown>[] = [];
+  const holdLimited = (round: Record<string, unknown>) => (holdLimitedRounds.push(round), round);
+  const keepHiddenPayloads: Record<string, unknown>[] = [];
+  const keepHiddenFor = (payload: Record<string, unknown>) => (keepHiddenPayloads.push(payload), payload);
   const invoke = (name: string, fn: lambda.IFunction, seconds: number, props: Partial<tasks.LambdaInvokeProps>) =>
     new tasks.LambdaInvoke(stack, name, {
       lambdaFunction: fn,
@@ -398,7 +410,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
         received: sfn.JsonPath.mathAdd(sfn.JsonPath.numberAt("$.drain.received"), sfn.JsonPath.numberAt("$.round.received")),
         receivers: sfn.JsonPath.listAt("$.drain.receivers"),
       },
-      round: { budget: sfn.JsonPath.objectAt("$.round.budget"), lockedUntil: sfn.JsonPath.stringAt("$.round.lockedUntil") },
+      round: {
+        budget: sfn.JsonPath.objectAt("$.round.budget"),
+        lockedUntil: sfn.JsonPath.stringAt("$.round.lockedUntil"),
+        held: sfn.JsonPath.objectAt("$.round.held"),
+      },
     },
   });
 
@@ -407,12 +423,14 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     .otherwise(countRound);
   const deleteWritten = invoke(StateName.DeleteWrittenMessages, functions.deleteMessages, FUNCTION_TIMEOUT_SECONDS.deleteMessages, {
     comment: "Deletes every written message (and copy) 10 per call; releases the ones left for redelivery when the base unlocks",
-    payload: sfn.TaskInput.fromObject({
+    payload: sfn.TaskInput.fromObject(keepHiddenFor({
       queueUrl: queue.queueUrl,
       delete: sfn.JsonPath.listAt("$.round.written"),
       release: sfn.JsonPath.listAt("$.round.release"),
       releaseAt: sfn.JsonPath.stringAt("$.round.releaseAt"),
-    }),
+      // A held round's messages: hidden again for as long as the next execution may need them.
+      keepHidden: sfn.JsonPath.listAt("$.round.keepHidden"),
+    })),
     resultSelector: {
       deleted: sfn.JsonPath.numberAt("$.Payload.deleted"),
       released: sfn.JsonPath.numberAt("$.Payload.released"),
@@ -425,14 +443,15 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     .addCatch(anyUnwritable, { errors: [sfn.Errors.ALL], resultPath: "$.deleteFailure" });
   deleteWritten.next(anyUnwritable);
 
+  const waitForAirtable = new sfn.Wait(stack, StateName.WaitForAirtable, {
+    comment: "The base is locked (429) or failing: wait, then write what is left (one trial request once the circuit is open)",
+    time: sfn.WaitTime.timestampPath("$.round.retryAt"),
+  }).next(writeToAirtable);
   writeToAirtable.next(
     new sfn.Choice(stack, StateName.IsRetryDue, {
       comment: "Airtable answered 429 (base locked 30 s) or failed: wait, then write what is left",
     })
-      .when(
-        sfn.Condition.isString("$.round.retryAt"),
-        new sfn.Wait(stack, StateName.WaitForAirtable, { time: sfn.WaitTime.timestampPath("$.round.retryAt") }).next(writeToAirtable),
-      )
+      .when(sfn.Condition.isString("$.round.retryAt"), waitForAirtable)
       .otherwise(deleteWritten),
   );
 
@@ -440,11 +459,11 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     comment: "Every message of the round in one list (each body once), with the budget carried from the last round",
     parameters: {
       drain: sfn.JsonPath.objectAt("$.drain"),
-      round: {
+      round: holdLimited({
         items: sfn.JsonPath.listAt("$.received[*][*]"),
         budget: sfn.JsonPath.objectAt("$.round.budget"),
         attempt: 0,
-      },
+      }),
     },
   }).next(writeToAirtable);
 
@@ -478,10 +497,37 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     .addCatch(releaseLease, { errors: [sfn.Errors.ALL], resultPath: "$.continuationFailure" })
     .next(drainComplete);
 
+  // The base kept failing through this execution's attempts: the round's messages stay hidden (DeleteWrittenMessages
+  // extended them) and a new execution retries them; nothing else is received while the base is down.
+  const handOverHeldRound = new sfn.CustomState(stack, StateName.HandOverHeldRound, {
+    stateJson: {
+      Type: "Task",
+      Comment: "Airtable is still failing: a new execution takes the held round on and retries it; nothing is dead-lettered",
+      Resource: "arn:aws:states:::states:startExecution",
+      Parameters: {
+        "StateMachineArn.$": "$$.StateMachine.Id",
+        Input: {
+          [`${CONTINUED_FROM}.$`]: "$$.Execution.Id",
+          "budget.$": "$.round.budget",
+          [`${HELD_ROUND}.$`]: "$.round.held",
+          "AWS_STEP_FUNCTIONS_STARTED_BY_EXECUTION_ID.$": "$$.Execution.Id",
+        },
+      },
+      ResultPath: null,
+      TimeoutSeconds: 30,
+    },
+  });
+  handOverHeldRound
+    .addRetry(RetryPolicy.queueCall)
+    // If it cannot start, the held messages reappear when their visibility ends and the next drain takes them.
+    .addCatch(releaseLease, { errors: [sfn.Errors.ALL], resultPath: "$.continuationFailure" })
+    .next(drainComplete);
+
   countRound.next(
     new sfn.Choice(stack, StateName.KeepDraining, {
-      comment: `Receive again until the queue is empty, at most ${MAX_ROUNDS_PER_EXECUTION} rounds per execution; stop while Airtable is locked`,
+      comment: `Receive again until the queue is empty, at most ${MAX_ROUNDS_PER_EXECUTION} rounds per execution; hand a held round on; stop while Airtable is locked`,
     })
+      .when(sfn.Condition.isNotNull("$.round.held"), handOverHeldRound)
       .when(
         sfn.Condition.isString("$.round.lockedUntil"),
         new sfn.Wait(stack, StateName.WaitOutAirtableLock, {
@@ -512,12 +558,53 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
     comment: "A continuation: the previous execution's Airtable budget carries on",
     parameters: { drain: { rounds: 0, received: 0, receivers }, round: { budget: sfn.JsonPath.objectAt("$.budget") } },
   }).next(receiveRound);
+  const resumeHeldRound = new sfn.Pass(stack, StateName.ResumeHeldRound, {
+    comment: "The round the previous execution held while Airtable failed: retried when it is due, before any receive",
+    parameters: {
+      drain: { rounds: 0, received: 0, receivers },
+      round: holdLimited({
+        pending: sfn.JsonPath.listAt(`$.${HELD_ROUND}.pending`),
+        retryAt: sfn.JsonPath.stringAt(`$.${HELD_ROUND}.retryAt`),
+        circuit: sfn.JsonPath.objectAt(`$.${HELD_ROUND}.circuit`),
+        heldSince: sfn.JsonPath.stringAt(`$.${HELD_ROUND}.heldSince`),
+        lastError: sfn.JsonPath.objectAt(`$.${HELD_ROUND}.lastError`),
+        budget: sfn.JsonPath.objectAt("$.budget"),
+        attempt: 0,
+      }),
+    },
+  }).next(waitForAirtable);
+  const hasHeldRound = new sfn.Choice(stack, StateName.HasHeldRound)
+    .when(sfn.Condition.isPresent(`$.${HELD_ROUND}`), resumeHeldRound)
+    .otherwise(resumeDrain);
 
+  // An empty run costs four transitions: IsContinuation, PeekQueue, AnyWaiting, NothingToDrain. The count is
+  // approximate (SQS: "eventually consistent"); a message it misses waits one schedule period, never more.
+  const peekQueue = new tasks.CallAwsService(stack, StateName.PeekQueue, {
+    comment: "How many donations are waiting (visible): an empty queue ends the run before the lease or any receive",
+    service: "sqs",
+    action: "getQueueAttributes",
+    iamAction: "sqs:GetQueueAttributes",
+    iamResources: [queue.queueArn],
+    parameters: { QueueUrl: queue.queueUrl, AttributeNames: ["ApproximateNumberOfMessages"] },
+    resultSelector: { waiting: sfn.JsonPath.stringToJson(sfn.JsonPath.stringAt("$.Attributes.ApproximateNumberOfMessages")) },
+    resultPath: "$.peek",
+    taskTimeout: SQS_TASK_TIMEOUT,
+  }).addRetry(RetryPolicy.queueCall);
+  const takeLeaseAndDrain = lease.take(startDrain);
+  // A peek that fails says nothing about the queue: drain as if it held messages.
+  peekQueue.addCatch(takeLeaseAndDrain, { errors: [sfn.Errors.ALL], resultPath: "$.peekFailure" });
+  peekQueue.next(
+    new sfn.Choice(stack, StateName.AnyWaiting)
+      .when(sfn.Condition.numberGreaterThan("$.peek.waiting", 0), takeLeaseAndDrain)
+      .otherwise(new sfn.Succeed(stack, StateName.NothingToDrain, { comment: "The queue is empty: nothing to take, nothing to receive" })),
+  );
+
+  const takeLeaseFromPredecessor = lease.takeFromPredecessor(hasHeldRound);
   const chain = new sfn.Choice(stack, StateName.IsContinuation, {
-    comment: "A continuation of a drain that reached its cap takes the lease from it; any other drain takes a free one",
+    comment: "A continuation of a drain (at its cap, or holding a round while Airtable fails) takes the lease from it; any other drain looks first",
   })
-    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), lease.takeFromPredecessor(resumeDrain))
-    .otherwise(lease.take(startDrain));
+    .when(sfn.Condition.isPresent(`$.${CONTINUED_FROM}`), takeLeaseFromPredecessor)
+    .otherwise(peekQueue);
 
   // Every received message stays hidden until its round is over, whatever retries that takes.
   const render = (state: sfn.State) => state.toStateJson() as AslState;
@@ -531,8 +618,18 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
       }),
     ) + VISIBILITY_MARGIN_SECONDS;
   receiveParameters.VisibilityTimeout = visibilityTimeoutSeconds;
+  const holding = holdArithmetic({
+    receiveRound: render(receiveRound),
+    writeToAirtable: render(writeToAirtable),
+    deleteWrittenMessages: render(deleteWritten),
+    deadLetterUnwritableMessages: render(deadLetterUnwritable),
+    handOverHeldRound: render(handOverHeldRound),
+    takeLeaseFromPredecessor: render(takeLeaseFromPredecessor.startState),
+  });
+  for (const round of holdLimitedRounds) round.holdLimitSeconds = holding.holdLimitSeconds;
+  for (const payload of keepHiddenPayloads) payload.keepHiddenSeconds = holding.keepHiddenSeconds;
 
-  return { chain, visibilityTimeoutSeconds };
+  return { chain, visibilityTimeoutSeconds, ...holding };
 }
 
 /** The states whose worst cases add up to a round's. */
@@ -582,24 +679,29 @@ export function worstCaseExecutionEvents(definition: AslGraph): number {
     events(StateName.CountRound) +
     events(StateName.KeepDraining);
   const EXECUTION_STARTED_AND_ENDED = 2;
-  // The longest way to the first round: the lease found held, its holder ended, and taken over.
+  // The longest way to the first round: the queue peeked, the lease found held, its holder ended, and taken over. (A
+  // held round resumed is a round without its receives, after a wait: fewer events than a round.)
   const start =
     events(StateName.IsContinuation) +
     Math.max(
-      events(StateName.TakeLease) +
+      events(StateName.PeekQueue) +
+        events(StateName.AnyWaiting) +
+        events(StateName.TakeLease) +
         events(StateName.ReadLease) +
         events(StateName.IsLeaseStillHeld) +
         events(StateName.DescribeLeaseHolder) +
         events(StateName.HasLeaseHolderEnded) +
         events(StateName.TakeOverStaleLease) +
         events(StateName.StartDrain),
-      events(StateName.TakeLeaseFromPredecessor) + events(StateName.ResumeDrain),
+      events(StateName.TakeLeaseFromPredecessor) +
+        events(StateName.HasHeldRound) +
+        Math.max(events(StateName.ResumeDrain), events(StateName.ResumeHeldRound) + events(StateName.WaitForAirtable)),
     );
   // A failed write ends a round early, through a release and a Fail: fewer events than the rest of a full round.
   const end =
     events(StateName.ReceiveRound) +
     events(StateName.AnyMessages) +
-    Math.max(events(StateName.ContinueInNewExecution), events(StateName.WaitOutAirtableLock)) +
+    Math.max(events(StateName.ContinueInNewExecution), events(StateName.WaitOutAirtableLock), events(StateName.HandOverHeldRound)) +
     events(StateName.ReleaseLease) +
     events(StateName.DrainComplete);
   return EXECUTION_STARTED_AND_ENDED + start + MAX_ROUNDS_PER_EXECUTION * round + end;
@@ -607,6 +709,50 @@ export function worstCaseExecutionEvents(definition: AslGraph): number {
 
 /** The input key that marks an execution started by {@link StateName.ContinueInNewExecution}. */
 export const CONTINUED_FROM = "continuedFrom";
+
+/** The input key that carries a round handed on by {@link StateName.HandOverHeldRound}. */
+export const HELD_ROUND = "held";
+
+/** SQS: a message may stay hidden at most 12 hours after its receive, extensions included (ChangeMessageVisibility). */
+export const SQS_MAX_HIDDEN_SECONDS = 12 * 60 * 60;
+
+/** The states whose worst cases decide how long a held round is kept hidden, and how long it may be held. */
+export interface HoldStates extends RoundStates {
+  handOverHeldRound: AslState;
+  takeLeaseFromPredecessor: AslState;
+}
+
+/**
+ * How long a held round's messages are hidden again when it is handed on, and how long a round may have been held and
+ * still be handed on.
+ *
+ * - `keepHiddenSeconds`: everything from the extension (in DeleteWrittenMessages) to the end of the next execution's
+ *   round, at its worst: dead-lettering what Airtable refused, the handover, the next execution taking the lease, one
+ *   wait, then a round without its receives; plus a minute.
+ * - `holdLimitSeconds`: SQS keeps a message hidden at most 12 h after its receive: that, less the receive round
+ *   (before the first attempt), a DeleteWrittenMessages (between the writer's decision and the extension), the
+ *   extension itself and a minute.
+ */
+export function holdArithmetic(states: HoldStates) {
+  const seconds = (name: string, state: AslState) => worstCaseStateSeconds(name, state, DRAIN_BOUNDS);
+  const noReceive: AslState = { ...states.receiveRound, ItemProcessor: { StartAt: "Held", States: { Held: { Type: "Pass", End: true } } } };
+  const keepHiddenSeconds = Math.ceil(
+    seconds(StateName.DeadLetterUnwritableMessages, states.deadLetterUnwritableMessages) +
+      seconds(StateName.HandOverHeldRound, states.handOverHeldRound) +
+      seconds(StateName.TakeLeaseFromPredecessor, states.takeLeaseFromPredecessor) +
+      MAX_WRITE_RETRY_WAIT_SECONDS +
+      worstCaseRoundSeconds({ ...states, receiveRound: noReceive }) +
+      VISIBILITY_MARGIN_SECONDS,
+  );
+  const holdLimitSeconds = Math.floor(
+    SQS_MAX_HIDDEN_SECONDS -
+      seconds(StateName.ReceiveRound, states.receiveRound) -
+      seconds(StateName.DeleteWrittenMessages, states.deleteWrittenMessages) -
+      keepHiddenSeconds -
+      VISIBILITY_MARGIN_SECONDS,
+  );
+  return { keepHiddenSeconds, holdLimitSeconds };
+}
 
 /** Slack for Step Functions' own scheduling between states, beyond the tasks' worst case. */
 const VISIBILITY_MARGIN_SECONDS = 60;

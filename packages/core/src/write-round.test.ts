@@ -191,42 +191,94 @@ describe("writeRound against the Airtable emulator", () => {
     expect(again.pending).toHaveLength(1);
   });
 
-  it("releases messages for redelivery, never dead-letters them, when 429s outlast every attempt", async () => {
+  it("holds the round for a new execution, never dead-letters it, when 429s outlast this execution's attempts", async () => {
     // Arrange
     const { emulator, options } = await writerFor({ rateLimit: false }, 4);
     emulator.faults.failNext(WritePolicy.maxAttempts, { status: 429 });
-    let round = firstAttempt([message(sampleDonation()), message(sampleDonation())]);
+    let round: Round = { ...firstAttempt([message(sampleDonation()), message(sampleDonation())]), holdLimitSeconds: 3600 };
     const { options: timedOptions } = timedWriter(options, manualClock());
 
     // Act
     for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) round = await writeRound(round, timedOptions);
 
     // Assert
-    expect(round).toMatchObject({ pending: [], written: [], deadLetter: [], retryAt: null, attempt: WritePolicy.maxAttempts });
-    expect(round.release).toHaveLength(2);
-    expect(round.lockedUntil).not.toBeNull();
-    expect(round.releaseAt).toBe(round.lockedUntil);
+    expect(round).toMatchObject({ pending: [], written: [], deadLetter: [], release: [], retryAt: null, lockedUntil: null });
+    expect(round.held?.pending).toHaveLength(2);
+    expect(round.keepHidden.map((m) => m.MessageId)).toEqual(round.held!.pending.map((m) => m.MessageId));
+    expect(round.held?.circuit.failures).toBe(WritePolicy.maxAttempts);
   });
 
-  it("dead-letters as AirtableUnavailableError when 5xx outlast every attempt, backing off in between", async () => {
+  it("backs off 2, 4, 8, 16 s on 5xx, holds the round after the last attempt, and writes it once the base is back", async () => {
     // Arrange
     const { emulator, options } = await writerFor({ rateLimit: false }, 4);
     emulator.faults.failNext(WritePolicy.maxAttempts, { status: 503 });
-    let round = firstAttempt([message(sampleDonation())]);
+    const donation = sampleDonation();
+    let round: Round = { ...firstAttempt([message(donation)]), holdLimitSeconds: 3600 };
     const waits: number[] = [];
-
-    // Act
     for (let attempt = 0; attempt < WritePolicy.maxAttempts; attempt++) {
       const before = Date.now();
       round = await writeRound(round, options);
       // Rounded up to a whole second for the Wait state: floor gives the backoff itself.
       if (round.retryAt) waits.push(Math.floor((Date.parse(round.retryAt) - before) / 1000));
     }
+    const held = round.held!;
+
+    // Act: the next execution resumes it (what ResumeHeldRound passes), the base answers again
+    const resumed = await writeRound({ ...emptyRound(round.budget), pending: held.pending, retryAt: held.retryAt, circuit: held.circuit, heldSince: held.heldSince, holdLimitSeconds: 3600 }, options);
 
     // Assert
     expect(waits).toEqual([2, 4, 8, 16]);
-    expect(round.deadLetter.map((d) => d.failure.Error)).toEqual([ErrorName.AirtableUnavailable]);
-    expect(round.pending).toEqual([]);
+    expect(round.deadLetter).toEqual([]);
+    expect(held.circuit.failingSince).not.toBeNull();
+    expect(held.lastError?.Error).toBe(ErrorName.AirtableUnavailable);
+    expect(resumed.written.map((w) => w.eventId)).toEqual([donation.Id]);
+    expect(resumed.circuit).toEqual({ failures: 0, failingSince: null });
+    expect(resumed.held).toBeNull();
+  });
+
+  it("sends one trial request per attempt once the circuit is open, and the rest of the round once it is answered", async () => {
+    // Arrange: 40 donations (4 requests); the circuit has been open for a while
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    const open = { failures: WritePolicy.circuitOpensAfter + 1, failingSince: new Date(Date.now() - 60_000).toISOString() };
+    const round: Round = { ...firstAttempt(Array.from({ length: 40 }, () => message(sampleDonation()))), circuit: open };
+    emulator.faults.failNext(1, { status: 503 });
+
+    // Act
+    const failed = await writeRound(round, options);
+    const requestsWhileDown = emulator.stats().requests;
+    const healed = await writeRound(failed, options);
+
+    // Assert
+    expect(requestsWhileDown).toBe(1);
+    expect(failed.circuit.failures).toBe(WritePolicy.circuitOpensAfter + 2);
+    expect(failed.circuit.failingSince).toBe(open.failingSince);
+    expect(failed.retryAt).not.toBeNull();
+    expect(Date.parse(failed.retryAt!) - Date.now()).toBeGreaterThan((WritePolicy.unavailableBackoff.maxSeconds - 2) * 1000);
+    expect(healed.written).toHaveLength(40);
+    expect(healed.circuit).toEqual({ failures: 0, failingSince: null });
+  });
+
+  it("gives a held round back to the queue once SQS could no longer keep it hidden, and lets the drain stop", async () => {
+    // Arrange: held for longer than the limit
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    emulator.faults.failNext(1, { status: 503 });
+    const round: Round = {
+      ...emptyRound(),
+      pending: [message(sampleDonation())],
+      attempt: WritePolicy.maxAttempts - 1,
+      heldSince: new Date(Date.now() - 2 * 3600_000).toISOString(),
+      holdLimitSeconds: 3600,
+    };
+
+    // Act
+    const after = await writeRound(round, options);
+
+    // Assert
+    expect(after.held).toBeNull();
+    expect(after.deadLetter).toEqual([]);
+    expect(after.release).toHaveLength(1);
+    expect(after.releaseAt).toBe(after.lockedUntil);
+    expect(after.lockedUntil).not.toBeNull();
   });
 
   it("throws a configuration error (wrong token) so the execution fails and nothing is dead-lettered", async () => {

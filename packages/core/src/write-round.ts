@@ -17,12 +17,23 @@ import { type BudgetClock, RequestBudget, type RequestBudgetState } from "./requ
  * free in Lambda time); the stack's worst-case arithmetic (visibility timeout, history) is built from these numbers.
  */
 export const WritePolicy = {
-  /** WriteToAirtable runs at most this often per round: once, plus four retries. */
+  /**
+   * WriteToAirtable runs at most this often per round *in one execution*: once, plus four retries. A round whose base
+   * still fails is then handed on, held, to a new execution (see {@link HeldRound}); it is never dead-lettered for it.
+   */
   maxAttempts: 5,
   /** After a 429 nothing is sent to the base for this long (Airtable locks it for 30 s). */
   rateLimitedWaitSeconds: AIRTABLE_RATE_LIMIT_PENALTY_SECONDS,
-  /** After a 5xx, timeout or network failure: 2 s, 4 s, 8 s, 16 s (at most 20 s). One writer, so no jitter is needed. */
-  unavailableBackoff: { firstSeconds: 2, rate: 2, maxSeconds: 20 },
+  /**
+   * After a 5xx, timeout or network failure: 2, 4, 8, 16 s, then every 30 s while the base stays down. One writer, so
+   * no jitter is needed; 30 s keeps a healed base idle for at most half a minute.
+   */
+  unavailableBackoff: { firstSeconds: 2, rate: 2, maxSeconds: 30 },
+  /**
+   * The circuit opens after this many attempts in a row met a failing base: from then on each attempt is a trial of
+   * one request, and the rest of the round follows only once the trial is answered.
+   */
+  circuitOpensAfter: 3,
 } as const;
 
 /** The longest wait between two attempts. */
@@ -66,6 +77,30 @@ export interface ReleasedMessage {
   ReceiptHandle: string;
 }
 
+/** How the base has been answering: failures in a row (attempts that met a 5xx, timeout, refused connection or 429). */
+export interface AirtableCircuit {
+  /** Attempts in a row that met a failing base; 0 once a request is answered. */
+  failures: number;
+  /** When the base started failing (ISO 8601), or null while it answers. */
+  failingSince: string | null;
+}
+
+/**
+ * A round whose base kept failing through every attempt of one execution: its messages are kept hidden (the
+ * execution extends their visibility) and handed on to a new execution, which retries them when `retryAt` comes.
+ * Nothing else is received meanwhile: the queue's other messages wait, with their receive counts untouched.
+ */
+export interface HeldRound {
+  /** The messages still to write, with their bodies. */
+  pending: ReceivedMessage[];
+  /** When the next attempt may start (ISO 8601). */
+  retryAt: string;
+  circuit: AirtableCircuit;
+  /** When the round was first attempted (ISO 8601): a message may stay hidden at most 12 h after its receive. */
+  heldSince: string;
+  lastError: Failure | null;
+}
+
 /**
  * One round: the messages of a few receives, written together. It travels through the execution's state between
  * WriteToAirtable attempts; every message is in exactly one list, so each body is in the state once.
@@ -89,8 +124,24 @@ export interface Round {
   attempt: number;
   /** Set while pending messages wait for another attempt: when it may start (ISO 8601, a Wait state's timestamp). */
   retryAt: string | null;
-  /** Set when Airtable answered 429 and this round gave up: the drain waits until then and stops. */
+  /**
+   * Set when the round gave its messages back to the queue while the base still fails (it had been held as long as
+   * SQS lets a message stay hidden): the drain waits until then and stops.
+   */
   lockedUntil: string | null;
+  /** How the base has been answering this round. */
+  circuit: AirtableCircuit;
+  /** When the round was first attempted (ISO 8601). */
+  heldSince: string | null;
+  /**
+   * How long (seconds) a round may have been held and still be handed on with a fresh visibility timeout: SQS keeps a
+   * message hidden at most 12 h after its receive. Set by the state machine from its own arithmetic.
+   */
+  holdLimitSeconds?: number;
+  /** Set when the round is handed on to a new execution (its `pending` moved here); null otherwise. */
+  held: HeldRound | null;
+  /** The held messages' handles: DeleteWrittenMessages keeps them hidden for a fresh visibility timeout. */
+  keepHidden: ReleasedMessage[];
   /** Why the last attempt stopped early, if it did. */
   lastError: Failure | null;
   /** Airtable requests sent for this round, every attempt and bisection included. */
@@ -120,6 +171,10 @@ export function emptyRound(budget: RequestBudgetState = { recentAnswers: [] }): 
     attempt: 0,
     retryAt: null,
     lockedUntil: null,
+    circuit: { failures: 0, failingSince: null },
+    heldSince: null,
+    held: null,
+    keepHidden: [],
     lastError: null,
     requests: 0,
     budget,
@@ -149,10 +204,11 @@ export function waitTimestamp(epochMs: number): string {
  * - Copies of one event never share a request: the first writes, the copies follow its fate.
  * - A request Airtable refuses as a whole for one bad record (422, 400, 413) is split in halves until the bad record
  *   stands alone; only its message is dead-lettered, with Airtable's error. Every split request fits the share.
- * - A 429 stops the attempt at once: nothing more is sent, and the next attempt waits out Airtable's 30 s lock. When
- *   the attempts run out the messages are released for redelivery, never dead-lettered.
- * - A 5xx, timeout or network failure stops the attempt too; after the last attempt those messages are dead-lettered
- *   as `AirtableUnavailableError`.
+ * - A 429, 5xx, timeout or network failure is the base's failure, not the messages': it stops the attempt at once
+ *   (nothing more is sent), and the next attempt waits out the lock (30 s) or backs off (2, 4, 8, 16, then 30 s).
+ *   After {@link WritePolicy.circuitOpensAfter} such attempts in a row each attempt is a single trial request. When
+ *   this execution's attempts run out the round is held and handed on (`held`), or, once it has been hidden as long as
+ *   SQS allows, released for redelivery. Such messages are never dead-lettered.
  * - A configuration error (401/403/404, or a missing setting) is thrown: the execution fails, nothing is dead-lettered.
  * - Any other failure of a request (a bug, a reply nobody expected) is treated like a refusal: the record it is
  *   about is found by halving and dead-lettered with that error's name.
@@ -169,6 +225,10 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
     release: [...base.release],
     settled: [...base.settled],
     attempt: base.attempt + 1,
+    circuit: { ...base.circuit },
+    heldSince: base.heldSince ?? new Date(clock.now()).toISOString(),
+    held: null,
+    keepHidden: [],
   };
   delete round.items;
   if (input.items) {
@@ -208,8 +268,10 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
   let fatal = undefined as unknown;
 
   const penaltyMs = options.target.rateLimitPenaltyMs ?? WritePolicy.rateLimitedWaitSeconds * 1000;
-  const lane = async () => {
-    while (queue.length > 0 && !halt && fatal === undefined) {
+  let answeredRequests = 0;
+  const lane = async (maxRequests = Infinity) => {
+    let sent = 0;
+    while (queue.length > 0 && !halt && fatal === undefined && sent < maxRequests) {
       if (clock.now() >= options.deadline) {
         halt ??= { kind: "deadline" };
         return;
@@ -228,8 +290,10 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
         return;
       }
       round.requests++;
+      sent++;
       try {
         const results = await options.writer.upsert(chunk.events);
+        answeredRequests++;
         chunk.messages.forEach((message, index) => {
           const { recordId, created } = results[index]!;
           fates.set(message, {
@@ -253,7 +317,8 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
           queue.unshift(chunk);
           fatal ??= error;
         } else {
-          // Refused (422, 400, 413) or an unexpected failure of this request: find the record it is about.
+          // Refused (422, 400, 413) or an unexpected failure of this request: the base answered, about this record.
+          answeredRequests++;
           if (chunk.messages.length === 1) {
             fates.set(chunk.messages[0]!, { message: chunk.messages[0]!, failure: failureOf(error as Error) });
           } else {
@@ -270,10 +335,20 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
       }
     }
   };
+  // An open circuit: one trial request first; the rest of the round follows only if the base answers it.
+  if (round.circuit.failures >= WritePolicy.circuitOpensAfter && queue.length > 0) await lane(1);
   const lanes = Math.min(options.target.requestsPerSecond, Math.max(1, queue.length));
-  await Promise.all(Array.from({ length: lanes }, lane));
+  await Promise.all(Array.from({ length: lanes }, () => lane()));
   round.budget = budget.state();
   if (fatal !== undefined) throw fatal;
+  const baseFailed = halt !== undefined && halt.kind !== "deadline";
+  if (answeredRequests > 0 && !baseFailed) round.circuit = { failures: 0, failingSince: null };
+  else if (baseFailed) {
+    round.circuit = {
+      failures: round.circuit.failures + 1,
+      failingSince: round.circuit.failingSince ?? new Date(clock.now()).toISOString(),
+    };
+  }
 
   // Sort every message by its fate; copies follow their leader.
   const leaderOf = new Map(groups.copies.map(({ item, leader }) => [item, leader]));
@@ -293,23 +368,21 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
 
   const now = clock.now();
   const attemptsLeft = round.attempt < WritePolicy.maxAttempts;
-  if (halt?.kind === "rate-limited") {
-    const lockedUntil = waitTimestamp(budget.lockedUntil() ?? now + penaltyMs);
+  if (halt?.kind === "rate-limited" || halt?.kind === "unavailable") {
+    // The base's failure, not the messages': they wait (never dead-lettered), and nothing else is received meanwhile.
+    const { firstSeconds, rate, maxSeconds } = WritePolicy.unavailableBackoff;
+    const retryAt =
+      halt.kind === "rate-limited"
+        ? waitTimestamp(budget.lockedUntil() ?? now + penaltyMs)
+        : waitTimestamp(now + Math.min(maxSeconds, firstSeconds * rate ** (round.circuit.failures - 1)) * 1000);
     if (attemptsLeft) {
-      round.retryAt = lockedUntil;
+      round.retryAt = retryAt;
+    } else if (canHoldLonger(round, now)) {
+      hold(round, retryAt);
     } else {
-      // The base stays locked: leave the messages for redelivery once it unlocks, and let the drain stop.
-      round.lockedUntil = lockedUntil;
-      releaseAll(round, lockedUntil);
-    }
-  } else if (halt?.kind === "unavailable") {
-    if (attemptsLeft) {
-      const { firstSeconds, rate, maxSeconds } = WritePolicy.unavailableBackoff;
-      const wait = Math.min(maxSeconds, firstSeconds * rate ** (round.attempt - 1));
-      round.retryAt = waitTimestamp(now + wait * 1000);
-    } else {
-      for (const message of round.pending) round.deadLetter.push({ message, failure: failureOf(halt.error) });
-      round.pending = [];
+      // Hidden as long as SQS allows: give them back when the next attempt would have come, and let the drain stop.
+      round.lockedUntil = retryAt;
+      releaseAll(round, retryAt);
     }
   } else if (attemptsLeft) {
     // Out of time, not out of luck: carry on at once in a fresh invocation.
@@ -318,6 +391,18 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
     releaseAll(round, new Date(now).toISOString());
   }
   return round;
+}
+
+/** Whether a round held since `heldSince` may be handed on with a fresh visibility timeout (SQS's 12 h bound). */
+function canHoldLonger(round: Round, now: number): boolean {
+  if (round.holdLimitSeconds === undefined || round.heldSince === null) return false;
+  return now - Date.parse(round.heldSince) <= round.holdLimitSeconds * 1000;
+}
+
+function hold(round: Round, retryAt: string) {
+  round.held = { pending: round.pending, retryAt, circuit: round.circuit, heldSince: round.heldSince!, lastError: round.lastError };
+  round.keepHidden = round.pending.map(({ MessageId, ReceiptHandle }) => ({ MessageId, ReceiptHandle }));
+  round.pending = [];
 }
 
 /** Errors that every message would meet (wrong token, base, table, setting): the execution stops instead. */

@@ -28,11 +28,16 @@ export interface DeleteMessagesInput {
   release?: MessageHandle[];
   /** When released messages become visible again (ISO 8601); at once when null or past. */
   releaseAt?: string | null;
+  /** A held round's messages: kept hidden for `keepHiddenSeconds` more, for the execution that takes the round on. */
+  keepHidden?: MessageHandle[];
+  keepHiddenSeconds?: number;
 }
 
 export interface DeleteMessagesOutput {
   deleted: number;
   released: number;
+  /** Held messages whose visibility was extended. */
+  keptHidden?: number;
   /** Message ids that could not be deleted or released: they reappear after the visibility timeout. */
   failed: string[];
 }

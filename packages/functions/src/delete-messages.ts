@@ -7,7 +7,8 @@ let sqs: SQSClient | undefined;
 
 /**
  * DeleteMessages: removes messages that are safely somewhere (written, or dead-lettered) from the source queue, 10
- * per call, and makes the ones left for redelivery visible again when the Airtable base unlocks.
+ * per call, makes the ones left for redelivery visible again when the Airtable base unlocks, and keeps a held round's
+ * messages hidden for the execution that takes it on.
  */
 export async function handler(input: DeleteMessagesInput): Promise<DeleteMessagesOutput> {
   sqs ??= new SQSClient({});
@@ -15,10 +16,15 @@ export async function handler(input: DeleteMessagesInput): Promise<DeleteMessage
   const toRelease = input.release ?? [];
   // At least 1 s: a message is back in the queue for the next receive either way.
   const seconds = Math.max(1, Math.ceil((Date.parse(input.releaseAt ?? "") - Date.now()) / 1000) || 0);
-  const released = toRelease.length > 0 ? await releaseMessages(sqs, input.queueUrl, toRelease, seconds) : { succeeded: [], failed: [] };
+  const none = { succeeded: [], failed: [] };
+  const released = toRelease.length > 0 ? await releaseMessages(sqs, input.queueUrl, toRelease, seconds) : none;
+  // Extending visibility is a ChangeMessageVisibility too: the same call, a longer time.
+  const toKeep = input.keepHidden ?? [];
+  const kept = toKeep.length > 0 ? await releaseMessages(sqs, input.queueUrl, toKeep, input.keepHiddenSeconds ?? 0) : none;
   return {
     deleted: deleted.succeeded.length,
     released: released.succeeded.length,
-    failed: [...deleted.failed, ...released.failed].map(({ MessageId }) => MessageId),
+    keptHidden: kept.succeeded.length,
+    failed: [...deleted.failed, ...released.failed, ...kept.failed].map(({ MessageId }) => MessageId),
   };
 }
