@@ -97,6 +97,30 @@ describe("Wait on a timestamp (Wait workflow state: milliseconds truncated)", ()
   });
 });
 
+describe("a Choice's type test with false (Choice workflow state)", () => {
+  it.each([
+    ["IsNull", { held: { pending: [] } }, { held: null }],
+    ["IsPresent", {}, { held: 1 }],
+    ["IsString", { held: 1 }, { held: "x" }],
+  ])("%s: false matches a value that fails the test, and only that", async (test, matching, other) => {
+    // Arrange
+    const machine = new StateMachine({
+      StartAt: "Test",
+      States: {
+        Test: { Type: "Choice", Choices: [{ Variable: "$.held", [test]: false, Next: "Matched" }], Default: "Other" },
+        Matched: { Type: "Pass", Result: "matched", End: true },
+        Other: { Type: "Pass", Result: "other", End: true },
+      },
+    } as never);
+
+    // Act
+    const results = [await machine.run(matching as never).result, await machine.run(other as never).result];
+
+    // Assert: the unpatched interpreter answers "other" twice
+    expect(results).toEqual(["matched", "other"]);
+  });
+});
+
 describe("a Task's own TimeoutSeconds (States.Timeout, empty Cause)", () => {
   const hangs: TaskHandler = () => new Promise((resolve) => setTimeout(resolve, 2500));
   const definition = (withCatch: boolean): Definition => ({

@@ -14,6 +14,12 @@ export const AWS_SEMANTICS: readonly AwsSemantic[] = [
     appliedBy: "patches/aws-local-stepfunctions+3.0.0.patch (WaitStateAction)",
   },
   {
+    behaviour: "A Choice rule's type test with false (IsNull, IsPresent, IsString, …: false) matches when the test fails",
+    interpreter: "never matches a type test with false",
+    source: { title: "Choice workflow state (Choice Rules: data-test expressions)", url: "https://docs.aws.amazon.com/step-functions/latest/dg/state-choice.html" },
+    appliedBy: "patches/aws-local-stepfunctions+3.0.0.patch (ChoiceHelper)",
+  },
+  {
     behaviour: "A Task that runs past its own TimeoutSeconds fails with States.Timeout and an empty Cause",
     interpreter: 'Cause "States.Timeout"',
     source: { title: "Error handling in Step Functions (States.Timeout); the empty Cause as seen on AWS", url: "https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html" },

@@ -143,7 +143,9 @@ const scenarios: Scenario[] = [
       await new Promise((resolve) => setTimeout(resolve, 150));
       await sendRaw(pipeline, serializeDonationEvent(donation));
       const overlapping = await pipeline.workflow.execute();
-      expect(overlapping.status).toBe("SKIPPED"); // the drain lease: no second drain races the first
+      // No second drain races the first: it finds the copy already taken (the peek sees an empty queue) or the lease held.
+      expect(overlapping).toMatchObject({ received: 0, written: 0 });
+      expect(overlapping.status).not.toBe("FAILED");
       // The first drain takes the copy too: in the same round (a copy, not written) or the next (an update).
       const drained = await first;
       expect(drained.received).toBe(2);

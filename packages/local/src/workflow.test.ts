@@ -174,21 +174,27 @@ describe("the synthesized drain, executed locally", () => {
     expect(pipeline.emulator!.stats().requests).toBeLessThanOrEqual(1 + 2 * Math.ceil(Math.log2(10)));
   });
 
-  it("leaves a round queued when Airtable stays locked (429 on every attempt): nothing dead-lettered, nothing written", async () => {
-    // Arrange
+  it("holds a round while Airtable stays locked (429 on every attempt), receives nothing else, and writes it once the base answers", async () => {
+    // Arrange: two executions' worth of 429s; two more donations wait in the queue meanwhile
     const donations = sampleDonations(3);
-    pipeline.emulator!.faults.failNext(WritePolicy.maxAttempts, { status: 429 });
+    pipeline.emulator!.faults.failNext(2 * WritePolicy.maxAttempts, { status: 429 });
     await bus.publish(donations);
+    const first = await pipeline.workflow.execute();
+    const later = sampleDonations(2);
+    await bus.publish(later);
 
-    // Act
-    const summary = await pipeline.workflow.execute();
+    // Act: the held round is handed on twice; the second continuation finds the base answering
+    const held = await pipeline.workflow.execute();
+    const healed = await pipeline.workflow.execute();
 
-    // Assert: one request per attempt (a 429 stops the attempt), then the messages go back to the queue
-    expect(summary).toMatchObject({ status: "SUCCEEDED", written: 0, deadLettered: 0, leftInQueue: 3 });
-    expect(pipeline.emulator!.stats().injected429).toBe(WritePolicy.maxAttempts);
-    expect(pipeline.emulator!.stats().requests).toBe(WritePolicy.maxAttempts);
-    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(3);
+    // Assert: one request per attempt (a 429 stops the attempt); nothing received while the base failed
+    expect(first).toMatchObject({ status: "SUCCEEDED", received: 3, written: 0, deadLettered: 0, continued: true });
+    expect(held).toMatchObject({ status: "SUCCEEDED", received: 0, written: 0, deadLettered: 0, continued: true });
+    expect(healed).toMatchObject({ status: "SUCCEEDED", received: 2, written: 5, deadLettered: 0, continued: false });
+    expect(pipeline.emulator!.stats().injected429).toBe(2 * WritePolicy.maxAttempts);
+    expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(0);
     expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.deadLetter)).toBe(0);
+    expect(donationRecords(pipeline).map((r) => r.fields.Id).sort()).toEqual([...donations, ...later].map((d) => d.Id).sort());
   });
 
   it("dead-letters a record Airtable rejects with 422", async () => {

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
-import { ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
+import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { StateMachine } from "aws-local-stepfunctions";
 import type { Round } from "@fundraise-sync/core/write-round";
 import { handler as deleteMessages } from "@fundraise-sync/functions/delete-messages";
@@ -302,6 +302,8 @@ export class LocalWorkflow {
         };
       case "arn:aws:states:::aws-sdk:sqs:sendMessage":
         return (params) => callSqs(() => sqs.send(new SendMessageCommand(params)));
+      case "arn:aws:states:::aws-sdk:sqs:getQueueAttributes":
+        return (params) => callSqs(() => sqs.send(new GetQueueAttributesCommand(params)));
       case "arn:aws:states:::states:startExecution":
         // Step Functions starts it at once (so it is listed from then on); locally the next execute() runs it, under
         // the same ARN (callers loop on `continued`).
