@@ -21,7 +21,8 @@ export async function handler(input: WriteToAirtableInput, context?: Pick<Contex
     target,
     deadline: Date.now() + remaining - target.requestTimeoutMs - END_MARGIN_MS,
   });
-  const metric = airtableHealthRecord(round, input.requests ?? 0, process.env.SST_STAGE ?? "local");
+  // Only in Lambda, where the log stream becomes a metric; the local runtime reads the round's circuit instead.
+  const metric = process.env.AWS_LAMBDA_FUNCTION_NAME && airtableHealthRecord(round, input.requests ?? 0, process.env.SST_STAGE ?? "unknown");
   if (metric) console.log(JSON.stringify(metric));
   return round;
 }
