@@ -230,9 +230,37 @@ describe("the Workflow stack", () => {
       });
     });
 
+    it("alarms when Airtable has failed for 15 minutes, on the writer's own metric", () => {
+      // Assert: not one answer in three 5-minute periods in a row
+      expect(resource("AirtableFailingAlarm", "AWS::CloudWatch::Alarm").Properties).toMatchObject({
+        Namespace: "FundraiseSync",
+        MetricName: "AirtableFailing",
+        Dimensions: [{ Name: "Stage", Value: STAGE }],
+        Statistic: "Minimum",
+        Period: 300,
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        Threshold: 1,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+        TreatMissingData: "notBreaching",
+      });
+    });
+
+    it("alarms when the oldest donation in the queue is older than the stage's limit (an hour by default)", () => {
+      // Assert
+      expect(resource("OldestDonationAlarm", "AWS::CloudWatch::Alarm").Properties).toMatchObject({
+        Namespace: "AWS/SQS",
+        MetricName: "ApproximateAgeOfOldestMessage",
+        Dimensions: [{ Name: "QueueName", Value: { "Fn::GetAtt": [logicalId("DonationsQueue", "AWS::SQS::Queue"), "QueueName"] } }],
+        Statistic: "Maximum",
+        Threshold: 3600,
+        ComparisonOperator: "GreaterThanOrEqualToThreshold",
+      });
+    });
+
     it("alarms on dead-lettered donations, on failed drains and on a schedule that could not start a drain", () => {
       // Assert
-      expect(ofType("AWS::CloudWatch::Alarm")).toHaveLength(3);
+      expect(ofType("AWS::CloudWatch::Alarm")).toHaveLength(5);
       template.hasResourceProperties("AWS::CloudWatch::Alarm", {
         Namespace: "AWS/SQS",
         MetricName: "ApproximateNumberOfMessagesVisible",

@@ -14,6 +14,7 @@ import * as sfn from "aws-cdk-lib/aws-stepfunctions";
 import { Config, Function, type StackContext } from "sst/constructs";
 import { ConfigName, DEAD_LETTER_QUEUE_NAME, EnvName, SOURCE_QUEUE_NAME } from "@fundraise-sync/core/names";
 import { DEAD_LETTER_QUEUE_MAX_MESSAGE_BYTES, DONATIONS_QUEUE_MAX_MESSAGE_BYTES } from "@fundraise-sync/core/limits";
+import { AirtableHealthMetric } from "@fundraise-sync/core/airtable-health";
 import { AIRTABLE_CLIENT_BUNDLING } from "./bundling";
 import { LEASE_KEY, buildDrainDefinition } from "./drain-definition";
 import { suppressReviewedFindings } from "./nag";
@@ -187,6 +188,32 @@ export function Workflow({ stack, app }: StackContext) {
         statistic: "Sum",
       }),
       threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+    // WriteToAirtable logs AirtableFailing after every attempt that reached the base: 1 when the base failed (5xx,
+    // timeout, refused connection, 429), 0 when it answered. A minimum of 1 over a period means not one answer in it.
+    new cloudwatch.Alarm(stack, "AirtableFailingAlarm", {
+      alarmDescription:
+        "Airtable has been failing for 15 minutes (5xx, timeouts or 429s): donations wait in the queue, none is dead-lettered; they drain by themselves when it answers again. Check status.airtable.com.",
+      metric: new cloudwatch.Metric({
+        namespace: AirtableHealthMetric.namespace,
+        metricName: AirtableHealthMetric.name,
+        dimensionsMap: { [AirtableHealthMetric.dimension]: app.stage },
+        period: Duration.minutes(5),
+        statistic: "Minimum",
+      }),
+      threshold: 1,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    }),
+    new cloudwatch.Alarm(stack, "OldestDonationAlarm", {
+      alarmDescription: `The oldest donation in the queue has waited more than ${settings.oldestDonationAlarmMinutes} minutes: drains are not keeping up or not running.`,
+      metric: queue.metricApproximateAgeOfOldestMessage({ period: Duration.minutes(5), statistic: "Maximum" }),
+      threshold: settings.oldestDonationAlarmMinutes * 60,
       evaluationPeriods: 1,
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,

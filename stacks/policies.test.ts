@@ -292,7 +292,7 @@ describe("the alarm topic's policy", () => {
 
   it("lets CloudWatch publish every alarm's notification to the topic it names", async () => {
     // Assert
-    expect(alarms).toHaveLength(3);
+    expect(alarms).toHaveLength(5);
     for (const alarm of alarms) {
       expect(alarm.topics, alarm.id).toHaveLength(1);
       for (const topic of alarm.topics) expect(await cloudWatchPublishes(template, topic, alarm.arn), alarm.id).toBe("Allowed");

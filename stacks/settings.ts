@@ -22,6 +22,8 @@ export interface StageSettings {
   alarmTopicArn?: string;
   /** E-mail addresses subscribed to the alarm topic (each must confirm AWS's e-mail before anything arrives). */
   alarmEmails?: string[];
+  /** `OldestDonationAlarm` fires when the oldest donation in the queue is older than this (minutes). */
+  oldestDonationAlarmMinutes: number;
 }
 
 export const DEFAULT_STAGE_SETTINGS: StageSettings = {
@@ -29,6 +31,7 @@ export const DEFAULT_STAGE_SETTINGS: StageSettings = {
   logExecutionData: false,
   airtableTableName: "Donations",
   airtableRequestsPerSecond: DEFAULT_AIRTABLE_SHARE_PER_SECOND,
+  oldestDonationAlarmMinutes: 60,
 };
 
 /** Per-stage overrides: `sst deploy --stage dev` picks `dev`. */
