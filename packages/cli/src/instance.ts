@@ -41,6 +41,8 @@ export function instancePaths(dataDir: string) {
     airtableDataFile: path.join(dataDir, "airtable.json"),
     /** The console's execution history. */
     consoleDataDir: path.join(dataDir, "console"),
+    /** The receipts of the messages the drain in flight holds: what the next start gives back after a crash. */
+    heldMessagesFile: path.join(dataDir, "held-messages.json"),
   };
 }
 

@@ -1,9 +1,11 @@
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
+import { existsSync, readFileSync } from "node:fs";
 import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { DrainLock } from "@fundraise-sync/local/drain-lock";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
+import { instanceDataDir, instancePaths } from "./instance";
 import { ROOT, run, spawnCommand } from "./run-cli";
 
 /**
@@ -117,5 +119,35 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     expect(firstResult.stdout).toMatch(/^SUCCEEDED received 1, written 1 /);
     expect(records()).toHaveLength(8);
     expect(await queueDepth()).toBe(0);
+  });
+
+  it("gives back at once what a killed npm start held: the next start says so in one line and drains it, once", { timeout: 180_000 }, async () => {
+    // Arrange: an npm start whose write hangs, killed (-9) while its execution holds 3 donations
+    const heldFile = `${ROOT}${instancePaths(instanceDataDir({})).heldMessagesFile}`;
+    const before = records().length;
+    await publish(3);
+    pipeline.emulator!.faults.add({ hang: true, operation: "write" });
+    const doomed = spawnCommand("start", ["--every", "3600", "--no-console"], env);
+    const held = () => (existsSync(heldFile) ? (JSON.parse(readFileSync(heldFile, "utf8")) as unknown[]).length : 0);
+    await until(() => held() === 3);
+    const doomedPid = lock().holder()!.pid;
+    process.kill(doomedPid, "SIGKILL");
+    doomed.kill("SIGKILL");
+    await once(doomed, "exit");
+    pipeline.emulator!.faults.clear();
+    expect(await queueDepth()).toBe(0); // hidden for the visibility timeout (about 2 h), as on AWS
+
+    // Act
+    let output = "";
+    start = spawnCommand("start", ["--every", "3600", "--no-console"], env);
+    start.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    await until(() => records().length === before + 3);
+
+    // Assert
+    expect(output).toMatch(/^recovered: 3 message\(s\) the last npm start held when it stopped without finishing are back in the queue now/m);
+    const ids = records().map((record) => record.fields.Id);
+    expect(new Set(ids).size).toBe(ids.length);
+    await until(() => lock().holder()?.command === "npm start");
+    startPid = lock().holder()!.pid;
   });
 });

@@ -182,6 +182,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(choice.realAirtable ? { airtable: choice.realAirtable } : {}),
     tableName,
     airtableRequestsPerSecond,
+    heldMessagesFile: fromRoot(paths.heldMessagesFile),
   });
 
   const { Attributes } = await pipeline.sqs.send(
@@ -206,6 +207,11 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`  token:  (from ${ENV.airtableToken}, not shown)`);
   }
   console.log(`  share:  ${pipeline.requestsPerSecond} of the base's 5 requests/s (--airtable-rps), 10 records per request`);
+  if (pipeline.recovered && pipeline.recovered.released > 0) {
+    console.log(
+      `recovered: ${pipeline.recovered.released} message(s) the last npm start held when it stopped without finishing are back in the queue now (not after the visibility timeout)`,
+    );
+  }
   const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice, paths.consoleDataDir);
   if (webConsole) console.log(`console:  ${webConsole.url} (history in ${paths.consoleDataDir})`);
   console.log(

@@ -13,6 +13,7 @@ import type { SynthesizedWorkflow } from "../../../stacks/synthesize";
 import { StateName } from "../../../stacks/drain-definition";
 import { createStackTables, stackTables, startLocalDynamoDb } from "./dynamodb-server";
 import { type LocalSqsServer, startLocalSqs } from "./sqs-server";
+import { releaseHeldMessages } from "./release";
 import { LocalWorkflow, type LocalWorkflowOptions } from "./workflow";
 
 /** Everything `npm start` runs, with its defaults in one place. */
@@ -41,6 +42,8 @@ export interface LocalPipelineOptions {
   handlers?: LocalWorkflowOptions["handlers"];
   /** The AWS behaviours a test may tune (ListExecutions' lag, how a function timeout is named); AWS's by default. */
   semantics?: LocalWorkflowOptions["semantics"];
+  /** Where the execution's held messages are kept for the next start after a crash (see `releaseHeldMessages`). */
+  heldMessagesFile?: string;
 }
 
 export const LOCAL_PIPELINE_DEFAULTS = {
@@ -66,6 +69,8 @@ export interface LocalPipeline {
   workflow: LocalWorkflow;
   /** The share of the base's requests per second the writer runs with. */
   requestsPerSecond: number;
+  /** What a previous process killed mid-drain had held and this start gave back (undefined: it had ended cleanly). */
+  recovered?: { released: number; gone: number };
   close(): Promise<void>;
 }
 
@@ -132,8 +137,12 @@ export async function startLocalPipeline(options: Partial<LocalPipelineOptions> 
       waitTimeOverrides: settings.waitTimeOverrides,
       handlers: settings.handlers,
       semantics: settings.semantics,
+      heldMessagesFile: settings.heldMessagesFile,
     });
+    // A process killed mid-drain left its held messages listed: give them back now, not after the visibility timeout.
+    const recovered = settings.heldMessagesFile ? await releaseHeldMessages(sqs, sqsEndpoint, settings.heldMessagesFile) : undefined;
     return {
+      recovered,
       sqs,
       sqsEndpoint,
       queueUrls,

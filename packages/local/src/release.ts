@@ -1,3 +1,4 @@
+import { readFile, rm } from "node:fs/promises";
 import { ChangeMessageVisibilityBatchCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { SQS_MAX_MESSAGES_PER_RECEIVE } from "@fundraise-sync/core";
 import type { LocalWorkflow, ReceivedReceipt } from "./workflow";
@@ -47,4 +48,29 @@ export async function releaseExecutionMessages(workflow: LocalWorkflow, sqs: SQS
   await workflow.stopReceiving(async (late) => add(await releaseMessages(sqs, late)));
   add(await releaseMessages(sqs, workflow.receivedReceipts()));
   return total;
+}
+
+/**
+ * After a crash: gives back the messages a killed process's execution held, from the file it kept
+ * (`LocalWorkflowOptions.heldMessagesFile`), then removes the file. Only receipts of `sqsEndpoint`'s queues are
+ * used (the file may be from a run against another server); those already deleted are refused by SQS (`gone`). Best
+ * effort: a queue that does not answer keeps its messages until their visibility timeout, as it would have anyway.
+ * Returns undefined when there is no such file (the last run ended cleanly).
+ */
+export async function releaseHeldMessages(
+  sqs: SQSClient,
+  sqsEndpoint: string,
+  file: string,
+): Promise<{ released: number; gone: number } | undefined> {
+  let receipts: ReceivedReceipt[];
+  try {
+    receipts = JSON.parse(await readFile(file, "utf8")) as ReceivedReceipt[];
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
+    receipts = []; // unreadable: a write cut short; its messages come back after their visibility timeout
+  }
+  const ours = receipts.filter(({ queueUrl }) => queueUrl.startsWith(`${sqsEndpoint.replace(/\/$/, "")}/`));
+  const result = await releaseMessages(sqs, ours).catch(() => ({ released: 0, gone: 0 }));
+  await rm(file, { force: true });
+  return result;
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from "node:crypto";
+import { mkdirSync, renameSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { DeleteItemCommand, type DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from "@aws-sdk/client-sqs";
 import { StateMachine } from "aws-local-stepfunctions";
@@ -6,7 +8,7 @@ import type { Round } from "@fundraise-sync/core/write-round";
 import { handler as deleteMessages } from "@fundraise-sync/functions/delete-messages";
 import { handler as validate } from "@fundraise-sync/functions/validate";
 import { handler as writeToAirtable } from "@fundraise-sync/functions/write-to-airtable";
-import { StateName } from "../../../stacks/drain-definition";
+import { HELD_ROUND, StateName } from "../../../stacks/drain-definition";
 import { placeholderQueueUrl, type SynthesizedWorkflow } from "../../../stacks/synthesize";
 import type { AslGraph, AslState } from "../../../stacks/timing";
 import {
@@ -45,6 +47,12 @@ export interface LocalWorkflowOptions {
    * what a function timeout is reported as. AWS's by default.
    */
   semantics?: Partial<AwsSemanticsOptions>;
+  /**
+   * A file where the runtime keeps the receipts of the messages its execution holds, rewritten on every receive: a
+   * process killed mid-drain leaves it behind, and the next start gives those messages back at once
+   * (`releaseHeldMessages`) instead of waiting out their visibility timeout.
+   */
+  heldMessagesFile?: string;
 }
 
 /**
@@ -85,6 +93,8 @@ export interface DrainSummary {
 }
 
 const STATE_MACHINE_NAME = "local-fundraise-sync-DrainDonations";
+/** The stack's construct id of the donations queue (a key of `queueUrls`). */
+const SOURCE_QUEUE_CONSTRUCT_ID = "DonationsQueue";
 const ACCOUNT_AND_REGION = "us-east-1:123456789012";
 export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${ACCOUNT_AND_REGION}:stateMachine:${STATE_MACHINE_NAME}`;
 
@@ -156,6 +166,13 @@ export class LocalWorkflow {
     const continuation = this.#pendingContinuation;
     this.#pendingContinuation = undefined;
     const input = continuation?.input ?? {};
+    // A held round handed on (HandOverHeldRound): its messages are this execution's now, for an abort or a crash.
+    const held = (input as { [HELD_ROUND]?: { pending?: { ReceiptHandle: string }[] } })[HELD_ROUND];
+    const sourceQueueUrl = this.options.queueUrls[SOURCE_QUEUE_CONSTRUCT_ID];
+    if (held?.pending && sourceQueueUrl) {
+      this.#received.push(...held.pending.map(({ ReceiptHandle }) => ({ queueUrl: sourceQueueUrl, receiptHandle: ReceiptHandle })));
+    }
+    this.#saveHeld();
     const id = continuation?.name ?? randomUUID();
     const executionArn = executionArnFor(id);
     // A continuation started when its predecessor asked (as on AWS); a scheduled execution starts now.
@@ -216,9 +233,24 @@ export class LocalWorkflow {
     }
     await counting;
     summary.continued = this.#pendingContinuation !== undefined;
+    // Ended: what it still holds (a failed round) is hidden until its visibility timeout, as on AWS. A continuation
+    // takes a held round on: keep the file until it starts.
+    if (!summary.continued) {
+      this.#received.length = 0;
+      this.#saveHeld();
+    }
     summary.durationMs = Date.now() - started;
     this.#notify((o) => o.finished?.(summary));
     return summary;
+  }
+
+  /** Writes the held receipts to `heldMessagesFile` (atomically: a crash mid-write leaves the previous list). */
+  #saveHeld(): void {
+    const file = this.options.heldMessagesFile;
+    if (!file) return;
+    mkdirSync(path.dirname(file), { recursive: true });
+    writeFileSync(`${file}.tmp`, JSON.stringify(this.#received));
+    renameSync(`${file}.tmp`, file);
   }
 
   /**
@@ -295,6 +327,7 @@ export class LocalWorkflow {
               return { Messages: [] };
             }
             this.#received.push(...receipts);
+            this.#saveHeld();
             return reply;
           })();
           this.#receiving.add(receiving);
