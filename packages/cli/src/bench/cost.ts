@@ -39,22 +39,19 @@ export function costOf(usage: Usage): number {
   );
 }
 
+/** The stack's CloudWatch alarms (`stacks/Workflow.ts`): each costs {@link AWS_PRICES.cloudWatchAlarmMonth}. */
+export const ALARM_COUNT = 5;
+
 /**
- * An idle month: the schedule starts an execution every `scheduleMinutes`; each finds the queue empty and takes
- * `emptyExecutionTransitions` transitions, three (long-poll) receives and the lease's two writes (DescribeExecution,
- * asked only when the lease is held, is free). Plus the three alarms.
+ * An idle month: the schedule starts an execution every `scheduleMinutes`; each finds the queue empty with one
+ * GetQueueAttributes (PeekQueue) and takes `emptyExecutionTransitions` transitions, no receive, no Lambda and no lease
+ * write. Plus `alarms` alarms (pass 0 for the cost before alarms).
  */
-export function idleMonthCost(scheduleMinutes: number, emptyExecutionTransitions: number): number {
+export function idleMonthCost(scheduleMinutes: number, emptyExecutionTransitions: number, alarms = ALARM_COUNT): number {
   const executions = (30 * 24 * 60) / scheduleMinutes;
   return (
-    costOf({
-      stateTransitions: executions * emptyExecutionTransitions,
-      lambdaInvocations: 0,
-      lambdaGbSeconds: 0,
-      sqsRequests: 3 * executions,
-      dynamoDbWrites: LEASE_WRITES_PER_DRAIN * executions,
-    }) +
-    3 * AWS_PRICES.cloudWatchAlarmMonth
+    costOf({ stateTransitions: executions * emptyExecutionTransitions, lambdaInvocations: 0, lambdaGbSeconds: 0, sqsRequests: executions }) +
+    alarms * AWS_PRICES.cloudWatchAlarmMonth
   );
 }
 

@@ -8,6 +8,8 @@
  *   reader   another client reads the base once a second; the pipeline's share is 3
  *   burst    another client sends 10 requests at once every 60 s (it draws 429s); the default share
  *   refused  2% of the donations are refused by the base (422); the default share
+ *
+ * and the unattended ones (`unattended.ts`): outage, flaky, revoked, crash, idle.
  */
 import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
@@ -25,6 +27,7 @@ import { accountFor, queueDepth } from "@fundraise-sync/local/testing";
 import { DEFAULT_HANDLERS, type DrainSummary, type TaskHandler } from "@fundraise-sync/local/workflow";
 import { LEASE_WRITES_PER_DRAIN, costOf, deployedThroughput, idleMonthCost } from "./cost";
 import { UsageError, parseCommandLine } from "../options";
+import { UNATTENDED_SCENARIOS } from "./unattended";
 
 const LAMBDA_MEMORY_GB = 256 / 1024;
 const REFUSED_NAME = "Refused By The Base";
@@ -231,16 +234,24 @@ async function main() {
     scenario: { type: "string" },
     count: { type: "string" },
     out: { type: "string" },
+    "outage-minutes": { type: "string" },
   });
+  const names = [...SCENARIOS, ...UNATTENDED_SCENARIOS].map((s) => s.name);
   if (values.help) {
     console.log(
-      `Usage: npm run bench -- [--scenario ${SCENARIOS.map((s) => s.name).join("|")}|all (default all)] [--count N] [--out FILE (default bench-results/soak.json)]\n` +
-        SCENARIOS.map((s) => `  ${s.name.padEnd(8)} ${s.what} (${s.count} donations); target: ${s.targets}`).join("\n"),
+      `Usage: npm run bench -- [--scenario ${names.join("|")}|all (default all)] [--count N] [--outage-minutes M (default 10)] [--out FILE (default bench-results/soak.json)]\n` +
+        [...SCENARIOS, ...UNATTENDED_SCENARIOS].map((s) => `  ${s.name.padEnd(8)} ${s.what} (${s.count} donations); target: ${s.targets}`).join("\n"),
     );
     return;
   }
-  const chosen = values.scenario === undefined || values.scenario === "all" ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
-  if (chosen.length === 0) throw new UsageError(`--scenario must be one of ${SCENARIOS.map((s) => s.name).join(", ")} or all, not "${values.scenario}"`);
+  const all = values.scenario === undefined || values.scenario === "all";
+  const chosen = all ? SCENARIOS : SCENARIOS.filter((s) => s.name === values.scenario);
+  const unattended = all ? UNATTENDED_SCENARIOS : UNATTENDED_SCENARIOS.filter((s) => s.name === values.scenario);
+  if (chosen.length + unattended.length === 0) throw new UsageError(`--scenario must be one of ${names.join(", ")} or all, not "${values.scenario}"`);
+  const outageMinutes = values["outage-minutes"] === undefined ? 10 : Number(values["outage-minutes"]);
+  if (!Number.isFinite(outageMinutes) || outageMinutes <= 0 || outageMinutes > 24 * 60) {
+    throw new UsageError(`--outage-minutes must be a number of minutes from 0 to 1440, not "${values["outage-minutes"]}"`);
+  }
   const count = values.count === undefined ? undefined : Number(values.count);
   if (count !== undefined && (!Number.isInteger(count) || count < 30 || count > 20_000)) {
     throw new UsageError(`--count must be a whole number from 30 to 20000, not "${values.count}"`);
@@ -261,13 +272,28 @@ async function main() {
         `\n  target: ${result.targets}`,
     );
   }
+  const unattendedResults: Record<string, unknown>[] = [];
+  for (const scenario of unattended) {
+    const scenarioCount = scenario.count === 0 ? 0 : (count ?? scenario.count);
+    console.log(`\n${scenario.name}: ${scenario.what}${scenarioCount ? `: ${scenarioCount} donations` : ""}`);
+    const result = { scenario: scenario.name, what: scenario.what, targets: scenario.targets, donations: scenarioCount, ...(await scenario.run(workflow, scenarioCount, { outageMinutes })) };
+    unattendedResults.push(result);
+    console.log(
+      Object.entries(result)
+        .filter(([key]) => !["scenario", "what", "targets"].includes(key))
+        .map(([key, value]) => `  ${key}: ${typeof value === "object" ? JSON.stringify(value) : value}`)
+        .join("\n") + `\n  target: ${scenario.targets}`,
+    );
+  }
   const alone = results.find((r) => r.scenario === "alone");
   const deployed = deployedThroughput({ share: DEFAULT_AIRTABLE_SHARE_PER_SECOND, recordsPerRequest: AIRTABLE_MAX_RECORDS_PER_REQUEST });
+  const emptyRunTransitions = results[0]?.emptyRunTransitions;
   const summary = {
     date: new Date().toISOString(),
     results,
-    idleMonthCostUsd: round(idleMonthCost(5, results[0]!.emptyRunTransitions), 2),
-    emptyRunTransitions: results[0]!.emptyRunTransitions,
+    unattended: unattendedResults,
+    idleMonthCostUsd: emptyRunTransitions === undefined ? undefined : round(idleMonthCost(5, emptyRunTransitions), 2),
+    emptyRunTransitions,
     deployedEstimate: deployed,
   };
   await mkdir(path.dirname(out), { recursive: true });
@@ -276,10 +302,11 @@ async function main() {
     `\ndeployed (estimate, see cost.ts for the figures used): ~${deployed.recordsPerSecond} records/s per drain ` +
       `(a round of 30 takes ~${deployed.roundSeconds} s: ${deployed.explanation})` +
       (alone ? `; locally ${alone.recordsPerSecond} records/s` : "") +
-      `\nidle month: $${summary.idleMonthCostUsd} (an execution on an empty queue: ${summary.emptyRunTransitions} transitions, every 5 minutes)` +
+      (emptyRunTransitions === undefined ? "" : `\nidle month: $${summary.idleMonthCostUsd} (an execution on an empty queue: ${emptyRunTransitions} transitions, every 5 minutes, and the alarms)`) +
       `\nwritten to ${out}`,
   );
   if (results.some((r) => r.lost || r.duplicateRecords || r.leftInSourceQueue || r.deadLetteredThatWereNotRefused)) process.exitCode = 1;
+  if (unattendedResults.some((r) => r.lost || r.duplicateRecords || r.deadLettered)) process.exitCode = 1;
 }
 
 main().catch((error: unknown) => {
