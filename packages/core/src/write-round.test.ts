@@ -236,6 +236,49 @@ describe("writeRound against the Airtable emulator", () => {
     expect(resumed.held).toBeNull();
   });
 
+  it("dead-letters a record that Airtable answers 500 to alone, while it writes every record beside it", async () => {
+    // Arrange: 30 donations, one of which the base fails on (a 500 for any request that holds it)
+    const { emulator, options } = await writerFor({ rateLimit: false }, 4);
+    const poison = sampleDonation({ DonorDisplayName: "Breaks The Base" });
+    const donations = [...Array.from({ length: 14 }, () => sampleDonation()), poison, ...Array.from({ length: 15 }, () => sampleDonation())];
+    emulator.faults.failWhen({ field: "Donor Display Name", equals: "Breaks The Base" }, { status: 500 });
+
+    // Act
+    const round = await writeRound({ ...firstAttempt(donations.map(message)), holdLimitSeconds: 3600 }, options);
+
+    // Assert
+    expect(round.written.map((w) => w.eventId).sort()).toEqual(donations.filter((d) => d !== poison).map((d) => d.Id).sort());
+    expect(round.deadLetter).toHaveLength(1);
+    expect(JSON.parse(round.deadLetter[0]!.message.Body).Id).toBe(poison.Id);
+    expect(round.deadLetter[0]!.failure.Error).toBe(ErrorName.AirtableUnavailable);
+    expect(round.deadLetter[0]!.failure.Cause).toContain("failed on this record alone");
+    expect(round).toMatchObject({ pending: [], retryAt: null, held: null });
+    expect(round.circuit.failures).toBe(0);
+  });
+
+  it("dead-letters nothing when the base goes down in the middle of a round: it stops and retries", async () => {
+    // Arrange: the base answers the first request, then fails every one
+    const { emulator, options } = await writerFor({ rateLimit: false }, 1);
+    const donations = Array.from({ length: 30 }, () => sampleDonation());
+    let answered = 0;
+    const writer = {
+      upsert: async (events: readonly DonationCreatedEvent[]) => {
+        if (answered++ === 1) emulator.faults.add({ status: 503 });
+        return options.writer.upsert(events);
+      },
+    };
+
+    // Act
+    const round = await writeRound({ ...firstAttempt(donations.map(message)), holdLimitSeconds: 3600 }, { ...options, writer });
+
+    // Assert: one request written, one 503, one half tried (a 503 again: the base), then a wait
+    expect(round.written).toHaveLength(10);
+    expect(round.deadLetter).toEqual([]);
+    expect(round.pending).toHaveLength(20);
+    expect(round.retryAt).not.toBeNull();
+    expect(emulator.stats().requests).toBe(3);
+  });
+
   it("sends one trial request per attempt once the circuit is open, and the rest of the round once it is answered", async () => {
     // Arrange: 40 donations (4 requests); the circuit has been open for a while
     const { emulator, options } = await writerFor({ rateLimit: false }, 4);

@@ -184,6 +184,8 @@ export function emptyRound(budget: RequestBudgetState = { recentAnswers: [] }): 
 interface Chunk {
   messages: ReceivedMessage[];
   events: DonationCreatedEvent[];
+  /** Split off a request that met a 5xx while the base answered the others: it is looking for one record. */
+  isolating?: boolean;
 }
 
 type Halt = { kind: "rate-limited" | "unavailable"; error: Error } | { kind: "deadline" };
@@ -269,6 +271,11 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
 
   const penaltyMs = options.target.rateLimitPenaltyMs ?? WritePolicy.rateLimitedWaitSeconds * 1000;
   let answeredRequests = 0;
+  // 5xx answers since the base last answered a request (in the order answers arrive): one alone may follow a record,
+  // two in a row are the base's.
+  let failuresInARow = 0;
+  // An open circuit: the first request is a trial; a 5xx to it is the base's.
+  let trial = round.circuit.failures >= WritePolicy.circuitOpensAfter;
   const lane = async (maxRequests = Infinity) => {
     let sent = 0;
     while (queue.length > 0 && !halt && fatal === undefined && sent < maxRequests) {
@@ -294,6 +301,8 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
       try {
         const results = await options.writer.upsert(chunk.events);
         answeredRequests++;
+        failuresInARow = 0;
+        trial = false;
         chunk.messages.forEach((message, index) => {
           const { recordId, created } = results[index]!;
           fates.set(message, {
@@ -305,7 +314,16 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
           });
         });
       } catch (error) {
-        if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
+        const alone = error instanceof AirtableUnavailableError && !trial && ++failuresInARow === 1;
+        if (alone && chunk.messages.length === 1 && chunk.isolating) {
+          // Halved down to one record that fails while the base answers the requests around it: the record's fault.
+          const message = chunk.messages[0]!;
+          fates.set(message, { message, failure: failureOf(recordAloneFailed(error as AirtableUnavailableError)) });
+        } else if (alone && chunk.messages.length > 1) {
+          // The first 5xx in a row: the next answer decides whether it follows this request's records (answered:
+          // keep halving, at the back of the queue) or the base (a 5xx again: stop, below).
+          queue.push(...halves(chunk, true));
+        } else if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
           // Stop every lane: a 429 locks the base for everyone, and a failing Airtable should not be hammered.
           queue.unshift(chunk);
           if (error instanceof AirtableRateLimitedError) budget.lock(clock.now() + penaltyMs);
@@ -319,15 +337,12 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
         } else {
           // Refused (422, 400, 413) or an unexpected failure of this request: the base answered, about this record.
           answeredRequests++;
+          failuresInARow = 0;
           if (chunk.messages.length === 1) {
             fates.set(chunk.messages[0]!, { message: chunk.messages[0]!, failure: failureOf(error as Error) });
           } else {
             // Find the bad record: split the request in halves, each fitting the share like any other request.
-            const half = Math.ceil(chunk.messages.length / 2);
-            queue.unshift(
-              { messages: chunk.messages.slice(0, half), events: chunk.events.slice(0, half) },
-              { messages: chunk.messages.slice(half), events: chunk.events.slice(half) },
-            );
+            queue.unshift(...halves(chunk, false));
           }
         }
       } finally {
@@ -336,7 +351,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
     }
   };
   // An open circuit: one trial request first; the rest of the round follows only if the base answers it.
-  if (round.circuit.failures >= WritePolicy.circuitOpensAfter && queue.length > 0) await lane(1);
+  if (trial && queue.length > 0) await lane(1);
   const lanes = Math.min(options.target.requestsPerSecond, Math.max(1, queue.length));
   await Promise.all(Array.from({ length: lanes }, () => lane()));
   round.budget = budget.state();
@@ -403,6 +418,24 @@ function hold(round: Round, retryAt: string) {
   round.held = { pending: round.pending, retryAt, circuit: round.circuit, heldSince: round.heldSince!, lastError: round.lastError };
   round.keepHidden = round.pending.map(({ MessageId, ReceiptHandle }) => ({ MessageId, ReceiptHandle }));
   round.pending = [];
+}
+
+/** A request's two halves, each fitting the share like any other request. */
+function halves(chunk: Chunk, isolating: boolean): Chunk[] {
+  const half = Math.ceil(chunk.messages.length / 2);
+  return [
+    { messages: chunk.messages.slice(0, half), events: chunk.events.slice(0, half), isolating },
+    { messages: chunk.messages.slice(half), events: chunk.events.slice(half), isolating },
+  ];
+}
+
+/** The reason a record that fails alone (a 5xx for it, answers around it) is dead-lettered with. */
+function recordAloneFailed(error: AirtableUnavailableError): AirtableUnavailableError {
+  return new AirtableUnavailableError(
+    `Airtable failed on this record alone (${error.status ?? "no answer"}) while it wrote the records sent beside it: ${error.message}`,
+    error.status,
+    error.airtableType,
+  );
 }
 
 /** Errors that every message would meet (wrong token, base, table, setting): the execution stops instead. */
