@@ -12,6 +12,7 @@ const summary: DrainSummary = {
   copiesInBatch: 0,
   deadLettered: 1,
   leftInQueue: 0,
+  held: 0,
   retried: 2,
   stateTransitions: 87,
   durationMs: 3200,
@@ -30,6 +31,14 @@ describe("the words of npm start", () => {
     expect(progress).toBe("draining… backlog 50 (queued or in flight), 5 written so far");
     expect(line).not.toContain("backlog");
     expect(progress).not.toContain("left");
+  });
+
+  it("says how many donations are held while Airtable fails, and since when", () => {
+    // Act
+    const line = summaryLine({ ...summary, written: 0, updated: 0, deadLettered: 0, held: 30, continued: true, airtableFailingSince: "2026-12-05T08:31:02.120Z" });
+
+    // Assert
+    expect(line).toMatch(/, 30 held while Airtable fails \(since 08:31:02 UTC\), retrying in a new execution$/);
   });
 
   it("says once, quietly, that the queue is empty", () => {

@@ -22,7 +22,7 @@ export function summaryLine(summary: DrainSummary): string {
     `${summary.status} received ${summary.received}, written ${summary.written} (${summary.updated} updated), ` +
     `copies ${summary.copiesInBatch}, retried ${summary.retried}, dead-lettered ${summary.deadLettered}, ` +
     `left for redelivery ${summary.leftInQueue}, transitions ${summary.stateTransitions}, ${seconds(summary.durationMs)}` +
-    (summary.continued ? ", continuing in a new execution" : "");
+    (summary.held > 0 ? `, ${summary.held} held while Airtable fails (since ${summary.airtableFailingSince?.slice(11, 19) ?? "?"} UTC), retrying in a new execution` : summary.continued ? ", continuing in a new execution" : "");
   return summary.error ? `${line}\n  ${failureLine(summary.error)}` : line;
 }
 

@@ -85,6 +85,12 @@ export interface DrainSummary {
   copiesInBatch: number;
   deadLettered: number;
   leftInQueue: number;
+  /**
+   * Held while Airtable fails: the round handed on to the continuation, its messages kept hidden (see `HeldRound`).
+   * `airtableFailingSince` says since when.
+   */
+  held: number;
+  airtableFailingSince?: string;
   retried: number;
   /** Billable state transitions, as Step Functions Standard counts them (each state entered, each retry). */
   stateTransitions: number;
@@ -203,6 +209,7 @@ export class LocalWorkflow {
       copiesInBatch: 0,
       deadLettered: 0,
       leftInQueue: 0,
+      held: 0,
       retried: 0,
       stateTransitions: 0,
       durationMs: 0,
@@ -473,6 +480,8 @@ async function countEvents(events: AsyncIterable<EventLog>, summary: DrainSummar
           if (outcome === "updated") summary.updated++;
         }
         summary.leftInQueue += round.release.length;
+        summary.held = round.held?.pending.length ?? 0;
+        summary.airtableFailingSince = round.circuit?.failingSince ?? undefined;
         break;
       }
       case StateName.DeleteWrittenMessages:
