@@ -459,7 +459,7 @@ class ProgressLine {
     const now = Date.now();
     if (read.waitingUntil === undefined && now - this.#shownAt < RECONCILE_DEFAULTS.progressEveryMs) return;
     this.#shownAt = now;
-    let line = `reading the base: ${count(read.pages)} pages, ${count(read.records)} records`;
+    let line = `reading the base: ${count(read.pages)} page${read.pages === 1 ? "" : "s"}, ${count(read.records)} records`;
     if (read.waitingUntil !== undefined) {
       line += `; Airtable answered 429: waiting out its lock, ${Math.ceil((read.waitingUntil - now) / 1000)} s`;
     } else {
