@@ -312,6 +312,9 @@ function lines(file: string): AsyncIterable<string> {
 
 function baseFailure(error: unknown, where: string): Error {
   if (error instanceof AirtableConfigurationError) return new CommandFailure(`${where}: ${error.message.replace("data.records:write", "data.records:read")}`);
+  if (error instanceof AirtableRecordRejectedError && error.airtableType === "LIST_RECORDS_ITERATOR_NOT_AVAILABLE") {
+    return new CommandFailure(`${where}: Airtable ended the listing before its last page (its iterator expired): run reconcile again`);
+  }
   if (error instanceof AirtableRecordRejectedError) {
     return new CommandFailure(`${where} refused the listing (${error.message}): run \`npm run airtable -- check\``);
   }
