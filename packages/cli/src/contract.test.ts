@@ -74,11 +74,24 @@ const ROWS: Row[] = [
   ["airtable", ["check", "--airtable-port", "-1"], 2, /^--airtable-port must be an integer from 0 to 65535, not "-1"$/],
   ["airtable", ["check"], 2, /^AIRTABLE_BASE_ID must look like "appXXXXXXXXXXXXXX"/, { AIRTABLE_TOKEN: "patX", AIRTABLE_BASE_ID: "base1" }],
   ["airtable", ["check", "--airtable-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(Airtable emulator\)/],
+  // reconcile
+  ["reconcile", [], 2, /^give --source FILE: the platform's export to compare with the base/],
+  ["reconcile", ["--source", "x.csv", "--rps", "9"], 2, /^--rps must be a whole number of requests per second from 1 to 5, not "9"$/],
+  ["reconcile", ["--source", "x.csv", "--rps", "-1"], 2, /^--rps must be a whole number of requests per second from 1 to 5, not "-1"$/],
+  ["reconcile", ["--source", "x.csv", "--since", "March"], 2, /^--since must be a date like 2026-03-01 or a date-time with a zone/],
+  ["reconcile", ["--source", "x.csv", "--since", "2026-03-05", "--until", "2026-03-01"], 2, /^--since \(2026-03-05\) must be before --until \(2026-03-01\)$/],
+  ["reconcile", ["--source", "x.csv", "--yes"], 2, /^--yes goes with --fix$/],
+  ["reconcile", ["--source", "x.csv", "--fix"], 2, /^stdin is not a terminal, so I cannot ask: add --yes/],
+  ["reconcile", ["--source", "x.csv", "--report", "/nonexistent/dir/report.csv"], 2, /^cannot write --report \/nonexistent\/dir\/report\.csv: ENOENT$/],
+  ["reconcile", ["--source", "/nonexistent/export.csv"], 2, /^cannot read --source \/nonexistent\/export\.csv: ENOENT$/],
+  ["reconcile", ["--source", "package.json", "--airtable-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(Airtable emulator\): run `npm start` first/],
   // bench
   ["bench", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
   ["bench", ["--count", "-5"], 2, /^--count must be a whole number from 30 to 20000, not "-5"$/],
   ["bench", ["--count", "99999999"], 2, /^--count must be a whole number from 30 to 20000, not "99999999"$/],
   ["bench", ["--scenario", "fast"], 2, /^--scenario must be one of /],
+  // bench:reconcile
+  ["bench:reconcile", ["--count", "5"], 2, /^--count must be a whole number from 1,000 to 200,000, not "5"$/],
   // emulator
   ["emulator", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
   ["emulator", ["--port", "-1"], 2, /^--port must be an integer from 0 to 65535, not "-1"$/],
@@ -99,7 +112,7 @@ describe("the command-line contract", () => {
     dead = String(await closedPort());
   });
 
-  const inProcess = (script: Script): script is InProcessScript => !["bench", "emulator", "bench:emulator", "bundle-sizes"].includes(script);
+  const inProcess = (script: Script): script is InProcessScript => !["bench", "bench:reconcile", "emulator", "bench:emulator", "bundle-sizes"].includes(script);
 
   it.each(ROWS)("%s %j → exit %i, one line: %s", async (script, args, code, message, env = {}) => {
     // Act
@@ -131,6 +144,6 @@ describe("the command-line contract", () => {
 
   it("covers every command", () => {
     const covered = new Set(ROWS.map(([script]) => script));
-    expect([...covered].sort()).toEqual(["airtable", "bench", "bench:emulator", "bundle-sizes", "dlq", "emulator", "publish", "run-once", "start"]);
+    expect([...covered].sort()).toEqual(["airtable", "bench", "bench:emulator", "bench:reconcile", "bundle-sizes", "dlq", "emulator", "publish", "reconcile", "run-once", "start"]);
   });
 });

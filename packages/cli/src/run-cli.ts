@@ -17,9 +17,11 @@ export const SCRIPTS = {
   "run-once": "packages/cli/src/run-once.ts",
   dlq: "packages/cli/src/dlq.ts",
   airtable: "packages/cli/src/airtable.ts",
+  reconcile: "packages/cli/src/reconcile.ts",
   bench: "packages/cli/src/bench/soak.ts",
   emulator: "packages/airtable-emulator/src/cli.ts",
   "bench:emulator": "packages/airtable-emulator/src/bench.ts",
+  "bench:reconcile": "packages/cli/src/bench/reconcile.ts",
   "bundle-sizes": "stacks/bundle-sizes.ts",
 } as const;
 export type Script = keyof typeof SCRIPTS;
@@ -69,6 +71,7 @@ const IN_PROCESS = {
   "run-once": () => import("./run-once"),
   dlq: () => import("./dlq"),
   airtable: () => import("./airtable"),
+  reconcile: () => import("./reconcile"),
 } satisfies Partial<Record<Script, () => Promise<{ main: (argv: string[]) => Promise<number | void> }>>>;
 export type InProcessScript = keyof typeof IN_PROCESS;
 

@@ -14,3 +14,6 @@ export * from "./sample-donations";
 export * from "./airtable-schema";
 export * from "./schema-hint";
 export * from "./command-line";
+export * from "./reconcile";
+export * from "./reconcile-source";
+export * from "./airtable-reader";

@@ -6,7 +6,8 @@
  * - {@link redriveDeadLetters}: back to the donations queue, byte for byte, counting redrives; bodies that can never
  *   pass Validate stay unless forced;
  * - {@link deleteDeadLetters}: by ids, by ErrorName, or all;
- * - {@link sendEditedBody}: a corrected body to the donations queue once it passes Validate, replacing a dead letter.
+ * - {@link sendEditedBody}: a corrected body to the donations queue once it passes Validate, replacing a dead letter;
+ * - {@link peekSourceQueue}: what waits in the donations queue, given back at once (reconcile's "waiting in the queue").
  *
  * SQS cannot read a message without receiving it. Every operation therefore receives the whole DLQ (hiding each
  * message for {@link DEAD_LETTER_TIMINGS.holdSeconds}), acts on the messages it selected, and makes the others visible
@@ -264,6 +265,45 @@ export async function sendEditedBody(queues: DeadLetterQueues, replaces: string,
   return outcome;
 }
 
+/** A message of the donations queue, as {@link peekSourceQueue} saw it. */
+export interface QueuedMessage {
+  messageId: string;
+  body: string;
+  /** The body's event Id (lower case) when it has one, valid or not. */
+  eventId?: string;
+}
+
+/**
+ * Every message waiting in the donations queue (visible ones; those a drain holds are not seen), given back at once.
+ * Unlike the DLQ, the donations queue has a redrive policy: each look counts one receive of every waiting message
+ * toward its `maxReceiveCount` (5), after which SQS moves a message to the DLQ without a reason. SQS has no other
+ * way to look, so call this only when there is something to look for (reconcile does, once per run).
+ */
+export async function peekSourceQueue(sqs: SQSClient, sourceUrl: string): Promise<{ messages: QueuedMessage[] } & SweepReport> {
+  const messages: QueuedMessage[] = [];
+  const { slowToReappear } = await sweep(
+    { sqs, sourceUrl, deadLetterUrl: sourceUrl },
+    async (message) => {
+      const body = message.Body ?? "";
+      messages.push({ messageId: message.MessageId ?? "", body, eventId: eventIdOf(body) });
+      return "keep";
+    },
+    () => false,
+    { refuseRedrivePolicy: false },
+  );
+  return { messages, slowToReappear };
+}
+
+/** The event Id a body carries (lower case), valid or not; undefined when it carries none. */
+export function eventIdOf(body: string): string | undefined {
+  try {
+    const id = (JSON.parse(body) as { Id?: unknown } | null)?.Id;
+    return typeof id === "string" && id !== "" ? id.toLowerCase() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // --- Internals --------------------------------------------------------------------------------------------------
 
 /** With a selection by ids, the sweep can stop once each was received. */
@@ -319,9 +359,10 @@ async function sweep(
   queues: DeadLetterQueues,
   handle: (message: Message) => Promise<Disposition>,
   done: (message: Message) => boolean = () => false,
+  { refuseRedrivePolicy: refuse = true } = {},
 ): Promise<SweepReport> {
   const { sqs, deadLetterUrl } = queues;
-  await refuseRedrivePolicy(queues);
+  if (refuse) await refuseRedrivePolicy(queues);
   const kept = new Map<string, Message>();
   const handled = new Set<string>();
   let slowToReappear = 0;
