@@ -90,7 +90,9 @@ describe("the function bundles sst deploy would upload", () => {
         expect(record?.fields).toEqual(toAirtableFields(parseDonationEvent(serializeDonationEvent(event))));
       }
       expect(pipeline.emulator!.stats().hung).toBe(1);
-      expect(summaries.reduce((sum, s) => sum + s.retried, 0)).toBeGreaterThanOrEqual(1);
+      // The hung request timed out and its records were sent again (halved: a 5xx or timeout may follow a record).
+      expect(pipeline.emulator!.stats().requests).toBeGreaterThanOrEqual(2);
+      expect(summaries.every((s) => s.status === "SUCCEEDED")).toBe(true);
       for (const letter of outcome.deadLetters) {
         expect(letter.attributes[DeadLetterAttribute.ErrorName]).toBe(ErrorName.InvalidDonationEvent);
         expect(readableCause(letter.attributes[DeadLetterAttribute.ErrorCause]!)).toBe(sourceValidationMessage(letter.body));

@@ -242,21 +242,18 @@ export class LocalWorkflow {
     summary.continued = this.#pendingContinuation !== undefined;
     // Ended: what it still holds (a failed round) is hidden until its visibility timeout, as on AWS. A continuation
     // takes a held round on: keep the file until it starts.
-    if (!summary.continued) {
-      this.#received.length = 0;
-      this.#saveHeld();
-    }
+    if (!summary.continued) this.#saveHeld([]);
     summary.durationMs = Date.now() - started;
     this.#notify((o) => o.finished?.(summary));
     return summary;
   }
 
   /** Writes the held receipts to `heldMessagesFile` (atomically: a crash mid-write leaves the previous list). */
-  #saveHeld(): void {
+  #saveHeld(receipts: ReceivedReceipt[] = this.#received): void {
     const file = this.options.heldMessagesFile;
     if (!file) return;
     mkdirSync(path.dirname(file), { recursive: true });
-    writeFileSync(`${file}.tmp`, JSON.stringify(this.#received));
+    writeFileSync(`${file}.tmp`, JSON.stringify(receipts));
     renameSync(`${file}.tmp`, file);
   }
 
