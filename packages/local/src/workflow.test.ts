@@ -297,6 +297,39 @@ describe("the drain with a wrong Airtable token", () => {
       await emulator.close();
     }
   });
+
+  it("fails as AirtableMisconfigured when the token is revoked in a later round: nothing dead-lettered, the rest queued", async () => {
+    // Arrange: 45 donations (two rounds); the token is refused from the second round on
+    const pipeline = await startLocalPipeline({
+      workflow: inject("workflow"),
+      sqsPort: 0,
+      emulator: { port: 0, rateLimit: false },
+      airtableRequestsPerSecond: 5,
+      retryIntervalOverrides: SHORT_RETRIES,
+      waitTimeOverrides: SHORT_WAITS,
+    });
+    try {
+      await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(45));
+      pipeline.workflow.observe({
+        event(_arn, event) {
+          const { type, state } = event as { type: string; state?: { name: string } };
+          if (type === "StateEntered" && state?.name === StateName.CountRound) pipeline.emulator!.faults.add({ status: 401, operation: "write" });
+        },
+      });
+
+      // Act
+      const summary = await pipeline.workflow.execute();
+
+      // Assert
+      expect(summary).toMatchObject({ status: "FAILED", written: 30, deadLettered: 0 });
+      expect(summary.error?.name).toBe(ErrorName.AirtableConfiguration);
+      expect(donationRecords(pipeline)).toHaveLength(30);
+      expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.source)).toBe(15);
+      expect(await queueDepth(pipeline.sqs, pipeline.queueUrls.deadLetter)).toBe(0);
+    } finally {
+      await pipeline.close();
+    }
+  });
 });
 
 describe("the drain with a function that runs past its timeout", () => {
