@@ -568,6 +568,7 @@ export function buildDrainDefinition(parent: Construct, { queue, deadLetterQueue
         circuit: sfn.JsonPath.objectAt(`$.${HELD_ROUND}.circuit`),
         heldSince: sfn.JsonPath.stringAt(`$.${HELD_ROUND}.heldSince`),
         lastError: sfn.JsonPath.objectAt(`$.${HELD_ROUND}.lastError`),
+        strikes: sfn.JsonPath.objectAt(`$.${HELD_ROUND}.strikes`),
         budget: sfn.JsonPath.objectAt("$.budget"),
         attempt: 0,
       }),

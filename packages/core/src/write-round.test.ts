@@ -243,10 +243,18 @@ describe("writeRound against the Airtable emulator", () => {
     const donations = [...Array.from({ length: 14 }, () => sampleDonation()), poison, ...Array.from({ length: 15 }, () => sampleDonation())];
     emulator.faults.failWhen({ field: "Donor Display Name", equals: "Breaks The Base" }, { status: 500 });
 
-    // Act
-    const round = await writeRound({ ...firstAttempt(donations.map(message)), holdLimitSeconds: 3600 }, options);
+    // Act: attempts as the state machine makes them (it waits between them)
+    let round: Round = { ...firstAttempt(donations.map(message)), holdLimitSeconds: 3600 };
+    const attempts: Round[] = [];
+    do {
+      round = await writeRound(round, options);
+      attempts.push(round);
+    } while (round.retryAt !== null);
 
-    // Assert
+    // Assert: written in the first attempt; the record alone then fails in each attempt (a strike each), and is
+    // dead-lettered at the fifth, before the round would be held
+    expect(attempts).toHaveLength(WritePolicy.strikesToBlameARecord);
+    expect(attempts[0]!.written).toHaveLength(29);
     expect(round.written.map((w) => w.eventId).sort()).toEqual(donations.filter((d) => d !== poison).map((d) => d.Id).sort());
     expect(round.deadLetter).toHaveLength(1);
     expect(JSON.parse(round.deadLetter[0]!.message.Body).Id).toBe(poison.Id);

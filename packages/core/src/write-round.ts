@@ -34,6 +34,12 @@ export const WritePolicy = {
    * one request, and the rest of the round follows only once the trial is answered.
    */
   circuitOpensAfter: 3,
+  /**
+   * A record that fails alone (a 5xx for a request of only it, in this many attempts, while the base answers the
+   * round's other writes) is dead-lettered as the record's fault. A base that fails 30% of requests at random would
+   * have to fail the same record's request 5 times after halving it out of its request 4 times: about 2 in 100,000.
+   */
+  strikesToBlameARecord: 5,
 } as const;
 
 /** The longest wait between two attempts. */
@@ -99,6 +105,7 @@ export interface HeldRound {
   /** When the round was first attempted (ISO 8601): a message may stay hidden at most 12 h after its receive. */
   heldSince: string;
   lastError: Failure | null;
+  strikes: Record<string, number>;
 }
 
 /**
@@ -142,6 +149,8 @@ export interface Round {
   held: HeldRound | null;
   /** The held messages' handles: DeleteWrittenMessages keeps them hidden for a fresh visibility timeout. */
   keepHidden: ReleasedMessage[];
+  /** Attempts in which a record failed alone while the base answered the round's other writes, by MessageId. */
+  strikes: Record<string, number>;
   /** Why the last attempt stopped early, if it did. */
   lastError: Failure | null;
   /** Airtable requests sent for this round, every attempt and bisection included. */
@@ -175,6 +184,7 @@ export function emptyRound(budget: RequestBudgetState = { recentAnswers: [] }): 
     heldSince: null,
     held: null,
     keepHidden: [],
+    strikes: {},
     lastError: null,
     requests: 0,
     budget,
@@ -228,6 +238,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
     settled: [...base.settled],
     attempt: base.attempt + 1,
     circuit: { ...base.circuit },
+    strikes: { ...base.strikes },
     heldSince: base.heldSince ?? new Date(clock.now()).toISOString(),
     held: null,
     keepHidden: [],
@@ -271,9 +282,12 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
 
   const penaltyMs = options.target.rateLimitPenaltyMs ?? WritePolicy.rateLimitedWaitSeconds * 1000;
   let answeredRequests = 0;
-  // 5xx answers since the base last answered a request (in the order answers arrive): one alone may follow a record,
-  // two in a row are the base's.
-  let failuresInARow = 0;
+  // The records of the last request that met a 5xx, until the base answers one. A 5xx for a part of them may follow
+  // one record (keep halving); a 5xx for other records too, with no answer between, is the base's (stop).
+  let lastFailed: Set<ReceivedMessage> | undefined;
+  /** Records struck in this attempt (at most once each). */
+  const struck = new Set<ReceivedMessage>();
+  let blamed = 0;
   // An open circuit: the first request is a trial; a 5xx to it is the base's.
   let trial = round.circuit.failures >= WritePolicy.circuitOpensAfter;
   const lane = async (maxRequests = Infinity) => {
@@ -301,7 +315,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
       try {
         const results = await options.writer.upsert(chunk.events);
         answeredRequests++;
-        failuresInARow = 0;
+        lastFailed = undefined;
         trial = false;
         chunk.messages.forEach((message, index) => {
           const { recordId, created } = results[index]!;
@@ -314,14 +328,26 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
           });
         });
       } catch (error) {
-        const alone = error instanceof AirtableUnavailableError && !trial && ++failuresInARow === 1;
-        if (alone && chunk.messages.length === 1 && chunk.isolating) {
-          // Halved down to one record that fails while the base answers the requests around it: the record's fault.
-          const message = chunk.messages[0]!;
-          fates.set(message, { message, failure: failureOf(recordAloneFailed(error as AirtableUnavailableError)) });
+        const previous = lastFailed;
+        const alone = error instanceof AirtableUnavailableError && !trial && (!previous || chunk.messages.every((m) => previous.has(m)));
+        if (error instanceof AirtableUnavailableError) lastFailed = new Set(chunk.messages);
+        const single = chunk.messages.length === 1 ? chunk.messages[0]! : undefined;
+        // A record alone in its request that fails while the base answers this round's other writes: a strike, one
+        // per attempt. Only repeated strikes blame the record: a base that fails requests at random rarely fails the
+        // same record's request in so many attempts.
+        if (single && error instanceof AirtableUnavailableError && (answeredRequests > 0 || round.written.length > 0) && !struck.has(single)) {
+          struck.add(single);
+          round.strikes = { ...round.strikes, [single.MessageId]: (round.strikes[single.MessageId] ?? 0) + 1 };
+        }
+        if (single && (round.strikes[single.MessageId] ?? 0) >= WritePolicy.strikesToBlameARecord) {
+          fates.set(single, { message: single, failure: failureOf(recordAloneFailed(error as AirtableUnavailableError)) });
+          blamed++;
+        } else if (alone && single && queue.length > 0) {
+          // Others first: their answers tell whether this record or the base fails.
+          queue.push(chunk);
         } else if (alone && chunk.messages.length > 1) {
-          // The first 5xx in a row: the next answer decides whether it follows this request's records (answered:
-          // keep halving, at the back of the queue) or the base (a 5xx again: stop, below).
+          // A 5xx that may follow one of its records: halve it, at the back of the queue. The next answers decide: the
+          // other half answered, keep halving; other records failing too, it is the base (stop, below).
           queue.push(...halves(chunk, true));
         } else if (error instanceof AirtableRateLimitedError || error instanceof AirtableUnavailableError) {
           // Stop every lane: a 429 locks the base for everyone, and a failing Airtable should not be hammered.
@@ -337,7 +363,7 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
         } else {
           // Refused (422, 400, 413) or an unexpected failure of this request: the base answered, about this record.
           answeredRequests++;
-          failuresInARow = 0;
+          lastFailed = undefined;
           if (chunk.messages.length === 1) {
             fates.set(chunk.messages[0]!, { message: chunk.messages[0]!, failure: failureOf(error as Error) });
           } else {
@@ -357,7 +383,8 @@ export async function writeRound(input: Round, options: RoundWriterOptions): Pro
   round.budget = budget.state();
   if (fatal !== undefined) throw fatal;
   const baseFailed = halt !== undefined && halt.kind !== "deadline";
-  if (answeredRequests > 0 && !baseFailed) round.circuit = { failures: 0, failingSince: null };
+  // The base answered, or the failures were a record's (it is blamed now): the circuit closes.
+  if ((answeredRequests > 0 || blamed > 0) && !baseFailed) round.circuit = { failures: 0, failingSince: null };
   else if (baseFailed) {
     round.circuit = {
       failures: round.circuit.failures + 1,
@@ -415,7 +442,7 @@ function canHoldLonger(round: Round, now: number): boolean {
 }
 
 function hold(round: Round, retryAt: string) {
-  round.held = { pending: round.pending, retryAt, circuit: round.circuit, heldSince: round.heldSince!, lastError: round.lastError };
+  round.held = { pending: round.pending, retryAt, circuit: round.circuit, heldSince: round.heldSince!, lastError: round.lastError, strikes: round.strikes };
   round.keepHidden = round.pending.map(({ MessageId, ReceiptHandle }) => ({ MessageId, ReceiptHandle }));
   round.pending = [];
 }

@@ -93,9 +93,10 @@ const scenarios: Scenario[] = [
       return { validIds: await publish(pipeline, sampleDonations(6)), invalidBodies: [] };
     },
     check(pipeline, summaries) {
-      // The first 5xx of a request of 6 halves it (it might follow a record); the next one stops the attempt.
+      // Every fault met, none blamed on a record: a 5xx halves a request (it might follow a record) until the base
+      // fails for other records too, then the attempt stops and waits.
       expect(pipeline.emulator!.stats().injectedFaults).toBe(4);
-      expect(totalRetries(summaries)).toBeGreaterThanOrEqual(2);
+      expect(summaries.reduce((sum, summary) => sum + summary.deadLettered, 0)).toBe(0);
     },
   },
   {
@@ -147,7 +148,7 @@ const scenarios: Scenario[] = [
     },
     check(pipeline, summaries) {
       expect(pipeline.emulator!.stats().hung).toBe(2);
-      expect(totalRetries(summaries)).toBeGreaterThanOrEqual(1);
+      expect(summaries.reduce((sum, summary) => sum + summary.deadLettered, 0)).toBe(0);
     },
   },
   {
