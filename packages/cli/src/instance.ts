@@ -41,6 +41,8 @@ export function instancePaths(dataDir: string) {
     airtableDataFile: path.join(dataDir, "airtable.json"),
     /** The console's execution history. */
     consoleDataDir: path.join(dataDir, "console"),
+    /** The executions and their histories that the local Step Functions API serves. */
+    sfnDataDir: path.join(dataDir, "sfn"),
   };
 }
 

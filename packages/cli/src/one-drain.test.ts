@@ -57,8 +57,8 @@ describe("one drain at a time locally: run-once beside npm start", () => {
 
   it("asks the running npm start to drain now: the drain runs there, run-once prints its summary, exit 0", { timeout: 180_000 }, async () => {
     // Arrange: npm start, scheduled too rarely to drain again by itself after its first (empty) drain
-    // --no-console: a test binds no fixed port (9326) and writes no history into the repository's .local/.
-    start = spawnCommand("start", ["--every", "3600", "--no-console"], env);
+    // --no-console, --no-sfn: a test binds no fixed port (9326, 9327) and writes no history into the repository's .local/.
+    start = spawnCommand("start", ["--every", "3600", "--no-console", "--no-sfn"], env);
     start.stdout!.on("data", (chunk: Buffer) => (startOutput += chunk.toString()));
     await until(() => lock().holder()?.command === "npm start");
     startPid = lock().holder()!.pid;
