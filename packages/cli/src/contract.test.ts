@@ -81,6 +81,9 @@ const ROWS: Row[] = [
   ["dlq", ["delete", "--all", "--id", "x"], 2, /^delete needs exactly one of/],
   ["dlq", ["delete", "--error", ""], 2, /^--error must name an ErrorName/],
   ["dlq", ["delete", "--all"], 2, /^stdin is not a terminal, so I cannot ask: add --yes/],
+  ["dlq", ["redrive", "--stage", "prod"], 2, /^stdin is not a terminal, so I cannot ask before redrive on stage prod: add --yes$/],
+  ["dlq", ["list", "--stage", "prod", "--queue-url", "http://127.0.0.1:9/q"], 2, /^--queue-url and --stage name the queues twice: give one$/],
+  ["dlq", ["list", "--yes", "--stage", "prod"], 2, /^--yes goes with delete, not list$/],
   ["dlq", ["list", "--sqs-port", DEAD], 1, /^cannot reach the SQS server at http:\/\/127\.0\.0\.1:\d+: is `npm start` running\?$/],
   ["dlq", ["delete", "--all", "--yes", "--sqs-port", DEAD], 1, /^cannot reach the SQS server/],
   // airtable

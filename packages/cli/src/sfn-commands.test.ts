@@ -183,4 +183,21 @@ describe("the commands that read executions", () => {
     expect(result.code).toBe(1);
     expect(result.stderr).toBe(`error: cannot read stack ${stackName("nosuch")}: ValidationError: Stack with id ${stackName("nosuch")} does not exist\n`);
   });
+
+  it("dlq --stage: the stage's DLQ from its outputs; a change asks first, naming the stage, or takes --yes", async () => {
+    // Act
+    const listed = await runInProcess("dlq", ["list", "--stage", "test", "--json"], stageEnv());
+    const unasked = await runInProcess("dlq", ["delete", "--all", "--stage", "test"], stageEnv());
+    const deleted = await runInProcess("dlq", ["delete", "--all", "--stage", "test", "--yes"], stageEnv());
+
+    // Assert
+    expect(listed.code).toBe(0);
+    const [stageLine, ...json] = listed.stdout.split("\n");
+    expect(stageLine).toBe(`stage test (${stackName("test")}, us-east-1)`);
+    expect((JSON.parse(json.join("\n")) as { sourceMessageId?: string }[]).map((letter) => letter.sourceMessageId)).toEqual([invalidMessageId]);
+    expect(unasked).toMatchObject({ code: 2, stderr: "error: stdin is not a terminal, so I cannot ask: add --yes to delete without asking on stage test\n" });
+    expect(deleted.code).toBe(0);
+    expect(deleted.stdout).toMatch(/deleted 1\n$/);
+    expect(`${listed.stdout}${deleted.stdout}`).not.toMatch(/AKIASTAGETEST|stage-secret-never-printed/);
+  });
 });

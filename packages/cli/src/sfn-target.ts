@@ -74,17 +74,7 @@ export async function resolveTarget(values: { stage?: string; "sfn-port"?: strin
     };
   }
   const stage = parseStage(values.stage);
-  const cloudFormation = new CloudFormationClient({});
-  let outputs: { OutputKey?: string; OutputValue?: string }[];
-  try {
-    const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName(stage) }));
-    outputs = Stacks?.[0]?.Outputs ?? [];
-  } catch (error) {
-    throw new CommandFailure(`cannot read stack ${stackName(stage)}: ${awsErrorLine(error)}`);
-  } finally {
-    cloudFormation.destroy();
-  }
-  const { stateMachineArn, region, queueUrl, deadLetterQueueUrl } = targetFromOutputs(stage, outputs);
+  const { stateMachineArn, region, queueUrl, deadLetterQueueUrl } = await readStage(stage);
   return {
     stage,
     label: `stage ${stage} (${stackName(stage)}${region ? `, ${region}` : ""})`,
@@ -95,6 +85,20 @@ export async function resolveTarget(values: { stage?: string; "sfn-port"?: strin
     ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}),
     unreachableHint: `cannot reach Step Functions for stage ${stage}`,
   };
+}
+
+/** A deployed stage's outputs (CloudFormation DescribeStacks of its stack), or a one-line failure. */
+export async function readStage(stage: string): Promise<ReturnType<typeof targetFromOutputs>> {
+  const cloudFormation = new CloudFormationClient({});
+  try {
+    const { Stacks } = await cloudFormation.send(new DescribeStacksCommand({ StackName: stackName(stage) }));
+    return targetFromOutputs(stage, Stacks?.[0]?.Outputs ?? []);
+  } catch (error) {
+    if (error instanceof CommandFailure) throw error;
+    throw new CommandFailure(`cannot read stack ${stackName(stage)}: ${awsErrorLine(error)}`);
+  } finally {
+    cloudFormation.destroy();
+  }
 }
 
 /**
