@@ -11,6 +11,8 @@ export const UNIT_TESTS = [
   "packages/functions/src/**/*.test.ts",
   "packages/console/src/graph.test.ts",
   "packages/cli/src/format.test.ts",
+  "packages/cli/src/drain-history.test.ts",
+  "packages/local/src/sfn-history.test.ts",
   "test/**/*.test.ts",
 ];
 

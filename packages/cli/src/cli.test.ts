@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { run, runInProcess } from "./run-cli";
 
-const COMMANDS = ["start", "publish", "run-once", "dlq", "airtable", "reconcile", "bench", "bench:reconcile", "emulator", "bench:emulator", "bundle-sizes"] as const;
+const COMMANDS = ["start", "publish", "run-once", "dlq", "executions", "story", "airtable", "reconcile", "bench", "bench:reconcile", "emulator", "bench:emulator", "bundle-sizes"] as const;
 
 /** Nothing listens here: commands that must fail before any network call are pointed at it. */
 const DEAD_QUEUE_URL = "http://127.0.0.1:9/000000000000/FundraiseDonations";

@@ -32,6 +32,8 @@ const ROWS: Row[] = [
   ["start", ["--airtable-rps", "-2"], 2, /^--airtable-rps must be a whole number of requests per second from 1 to 5, not "-2"$/],
   ["start", ["--console-port", "abc"], 2, /^--console-port must be an integer from 0 to 65535, not "abc"$/],
   ["start", ["--console-port", "0", "--no-console"], 2, /^give --console-port or --no-console, not both$/],
+  ["start", ["--sfn-port", "abc"], 2, /^--sfn-port must be an integer from 0 to 65535, not "abc"$/],
+  ["start", ["--sfn-port", "0", "--no-sfn"], 2, /^give --sfn-port or --no-sfn, not both$/],
   // publish
   ["publish", ["--count", "-3"], 2, /^--count must be an integer from 1 to 100,000, not "-3"$/],
   ["publish", ["--count", "0"], 2, /^--count must be an integer from 1 to 100,000, not "0"$/],
@@ -49,6 +51,21 @@ const ROWS: Row[] = [
   ["run-once", ["now"], 2, /^unexpected argument "now"/],
   ["run-once", ["--airtable-rps", "0"], 2, /^--airtable-rps must be a whole number/],
   ["run-once", ["--sqs-port", DEAD], 1, /^nothing is listening at http:\/\/127\.0\.0\.1:\d+ \(SQS\): run `npm start` first$/],
+  ["run-once", ["--stage", "prod", "--sqs-port", "9324"], 2, /^--sqs-port is for the local runtime, not --stage$/],
+  ["run-once", ["--stage", "no_such!"], 2, /^--stage must be a stage name/],
+  ["run-once", ["--no-wait"], 2, /^--no-wait goes with --stage$/],
+  // executions
+  ["executions", ["--max", "0"], 2, /^--max must be an integer from 1 to 500, not "0"$/],
+  ["executions", ["--status", "DONE"], 2, /^--status must be one of RUNNING, SUCCEEDED, FAILED, TIMED_OUT, ABORTED, not "DONE"$/],
+  ["executions", ["--stage", "prod", "--sfn-port", "9327"], 2, /^give --stage or --sfn-port, not both$/],
+  ["executions", ["--sfn-port", "-1"], 2, /^--sfn-port must be an integer from 0 to 65535, not "-1"$/],
+  ["executions", ["--sfn-port", DEAD], 1, /^cannot reach the Step Functions API at http:\/\/127\.0\.0\.1:\d+: is `npm start` running \(with --sfn-port \d+\)\?$/],
+  // story
+  ["story", [], 2, /^give --id EVENT_ID or --message-id ID \(one of them\)$/],
+  ["story", ["--id", "a", "--message-id", "b"], 2, /^give --id EVENT_ID or --message-id ID/],
+  ["story", ["--id", " "], 2, /^--id must not be empty$/],
+  ["story", ["--id", "a", "--since", "soon"], 2, /^--since must be a duration such as 30m, 24h or 7d, not "soon"$/],
+  ["story", ["--id", "a", "--sfn-port", DEAD], 1, /^cannot reach the Step Functions API at http:\/\/127\.0\.0\.1:\d+/],
   // dlq
   ["dlq", [], 2, /^give a command: list, redrive, delete or resend/],
   ["dlq", ["resend"], 2, /^resend needs --id ID \(one dead letter\) and --file F/],
@@ -64,6 +81,9 @@ const ROWS: Row[] = [
   ["dlq", ["delete", "--all", "--id", "x"], 2, /^delete needs exactly one of/],
   ["dlq", ["delete", "--error", ""], 2, /^--error must name an ErrorName/],
   ["dlq", ["delete", "--all"], 2, /^stdin is not a terminal, so I cannot ask: add --yes/],
+  ["dlq", ["redrive", "--stage", "prod"], 2, /^stdin is not a terminal, so I cannot ask before redrive on stage prod: add --yes$/],
+  ["dlq", ["list", "--stage", "prod", "--queue-url", "http://127.0.0.1:9/q"], 2, /^--queue-url and --stage name the queues twice: give one$/],
+  ["dlq", ["list", "--yes", "--stage", "prod"], 2, /^--yes goes with delete, not list$/],
   ["dlq", ["list", "--sqs-port", DEAD], 1, /^cannot reach the SQS server at http:\/\/127\.0\.0\.1:\d+: is `npm start` running\?$/],
   ["dlq", ["delete", "--all", "--yes", "--sqs-port", DEAD], 1, /^cannot reach the SQS server/],
   // airtable
@@ -144,6 +164,20 @@ describe("the command-line contract", () => {
 
   it("covers every command", () => {
     const covered = new Set(ROWS.map(([script]) => script));
-    expect([...covered].sort()).toEqual(["airtable", "bench", "bench:emulator", "bench:reconcile", "bundle-sizes", "dlq", "emulator", "publish", "reconcile", "run-once", "start"]);
+    expect([...covered].sort()).toEqual([
+      "airtable",
+      "bench",
+      "bench:emulator",
+      "bench:reconcile",
+      "bundle-sizes",
+      "dlq",
+      "emulator",
+      "executions",
+      "publish",
+      "reconcile",
+      "run-once",
+      "start",
+      "story",
+    ]);
   });
 });

@@ -37,6 +37,7 @@ import {
   sqsEndpointFor,
   sqsPortFrom,
 } from "./options";
+import { parseStage, readStage, stackName } from "./sfn-target";
 
 const USAGE = `Usage: npm run dlq -- <command> [options]
 
@@ -68,6 +69,9 @@ Commands:
     --file F           the edited body (the file's text, sent as is)
 
 Options:
+  --stage NAME         a deployed stage: its stack's outputs give both queues (AWS credentials from the usual
+                       chain, never printed). On a stage, redrive, resend and delete name the stage and ask first
+                       (--yes: do not ask; needed when stdin is not a terminal)
   --queue-url URL      the donations queue (env ${ENV.queueUrl}; default the local one on --sqs-port)
   --dlq-url URL        the dead-letter queue (env ${ENV.dlqUrl}; default: the donations queue's RedrivePolicy target)
   --sqs-port N         port of the local SQS server (env ${ENV.sqsPort}; default ${CLI_DEFAULTS.sqsPort})
@@ -153,7 +157,9 @@ const FLAGS_OF: Record<Command, readonly string[]> = {
   delete: ["id", "error", "all", "yes"],
   resend: ["id", "file"],
 };
-const COMMON_FLAGS = ["queue-url", "dlq-url", "sqs-port", "help"];
+const COMMON_FLAGS = ["queue-url", "dlq-url", "sqs-port", "stage", "help"];
+/** On a stage, these change what is there: each asks first, naming the stage, unless --yes. */
+const CHANGES: readonly Command[] = ["redrive", "delete", "resend"];
 
 /** The command, for `runCommand` (and for tests that drive it in-process). */
 export async function main(argv: string[]): Promise<number> {
@@ -174,6 +180,7 @@ export async function main(argv: string[]): Promise<number> {
       "dlq-url": { type: "string" },
       "sqs-port": { type: "string" },
       file: { type: "string" },
+      stage: { type: "string" },
     },
     true,
   );
@@ -191,7 +198,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const cmd = command as Command;
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
-  const misplaced = Object.keys(values).find((flag) => !COMMON_FLAGS.includes(flag) && !FLAGS_OF[cmd].includes(flag));
+  const onStage = values.stage !== undefined;
+  // --yes also answers a stage's question before redrive and resend.
+  const misplaced = Object.keys(values).find(
+    (flag) => !COMMON_FLAGS.includes(flag) && !FLAGS_OF[cmd].includes(flag) && !(flag === "yes" && onStage && CHANGES.includes(cmd)),
+  );
   if (misplaced !== undefined) {
     const owners = COMMANDS.filter((other) => FLAGS_OF[other].includes(misplaced));
     throw new UsageError(`--${misplaced} goes with ${owners.join(" or ")}, not ${cmd}`);
@@ -209,7 +220,9 @@ export async function main(argv: string[]): Promise<number> {
     const chosen = [ids.length > 0, values.error !== undefined, values.all === true].filter(Boolean).length;
     if (chosen !== 1) throw new UsageError("delete needs exactly one of --id ID, --error NAME or --all");
     // Checked before anything is read, so a script learns at once that it must say --yes.
-    if (!values.yes && !process.stdin.isTTY) throw new UsageError("stdin is not a terminal, so I cannot ask: add --yes to delete without asking");
+    if (!values.yes && !process.stdin.isTTY) {
+      throw new UsageError(`stdin is not a terminal, so I cannot ask: add --yes to delete without asking${onStage ? ` on stage ${values.stage}` : ""}`);
+    }
     selection = ids.length > 0 ? { ids } : values.error !== undefined ? { errorName: values.error } : { all: true };
   } else if (cmd === "redrive" && ids.length > 0) {
     selection = { ids };
@@ -220,23 +233,49 @@ export async function main(argv: string[]): Promise<number> {
     edited = await readEditedBody(values.file);
   }
 
-  const queueFlag = flagOrEnv(values["queue-url"], ENV.queueUrl);
+  let stage: string | undefined;
+  if (onStage) {
+    stage = parseStage(values.stage!);
+    const local = ["queue-url", "dlq-url", "sqs-port"].find((flag) => (values as Record<string, unknown>)[flag] !== undefined);
+    if (local) throw new UsageError(`--${local} and --stage name the queues twice: give one`);
+    if (CHANGES.includes(cmd) && !values.yes && !process.stdin.isTTY) {
+      throw new UsageError(`stdin is not a terminal, so I cannot ask before ${cmd} on stage ${stage}: add --yes`);
+    }
+  }
+  const staged = stage === undefined ? undefined : await readStage(stage);
+  if (staged && (!staged.queueUrl || !staged.deadLetterQueueUrl)) throw new CommandFailure(`stack ${stackName(stage!)} has no QueueUrl or DeadLetterQueueUrl output`);
+  const queueFlag = staged ? staged.queueUrl : flagOrEnv(values["queue-url"], ENV.queueUrl);
   const sourceUrl =
     queueFlag === undefined
       ? localQueueUrl(localSqsEndpoint(sqsPortFrom(values["sqs-port"])), CLI_DEFAULTS.sourceQueueName)
-      : parseUrl(queueFlag, values["queue-url"] !== undefined ? "--queue-url" : ENV.queueUrl);
-  const dlqFlag = flagOrEnv(values["dlq-url"], ENV.dlqUrl);
-  const dlqGiven = dlqFlag === undefined ? undefined : parseUrl(dlqFlag, values["dlq-url"] !== undefined ? "--dlq-url" : ENV.dlqUrl);
+      : staged
+        ? queueFlag
+        : parseUrl(queueFlag, values["queue-url"] !== undefined ? "--queue-url" : ENV.queueUrl);
+  const dlqFlag = staged ? staged.deadLetterQueueUrl : flagOrEnv(values["dlq-url"], ENV.dlqUrl);
+  const dlqGiven = dlqFlag === undefined ? undefined : staged ? dlqFlag : parseUrl(dlqFlag, values["dlq-url"] !== undefined ? "--dlq-url" : ENV.dlqUrl);
+  if (staged) console.log(`stage ${stage} (${stackName(stage!)}${staged.region ? `, ${staged.region}` : ""})`);
   const endpoint = sqsEndpointFor(sourceUrl);
   ensureAwsEnvironment(endpoint, sourceUrl);
   const sqs = sqsClient(endpoint);
   try {
     const queues = await resolveDeadLetterQueues(sqs, sourceUrl, dlqGiven);
+    // On a deployed stage, a change is asked for first, naming the stage (delete asks its own question below).
+    if (stage !== undefined && (cmd === "redrive" || cmd === "resend") && !values.yes) {
+      const what =
+        cmd === "redrive"
+          ? `Move ${selection ? `${ids.length} dead letter(s)` : values.max !== undefined ? `up to ${max} dead letters` : "the dead letters"} back to ${queues.sourceUrl}${values.aws ? " (SQS message-move task)" : ""}`
+          : `Send the edited body to ${queues.sourceUrl} and delete dead letter ${ids[0]}`;
+      const answer = await confirm(`On stage ${stage}: ${what}?`);
+      if (answer !== "yes") {
+        console.log(answer === "interrupted" ? "\nnothing changed (interrupted)" : "nothing changed");
+        return answer === "interrupted" ? INTERRUPTED : 0;
+      }
+    }
     switch (cmd) {
       case "list":
         return await list(queues, values.json === true);
       case "delete":
-        return await remove(queues, selection!, values.yes === true);
+        return await remove(queues, selection!, values.yes === true, stage);
       case "redrive":
         if (values.aws) return await moveTask(queues, values["dlq-arn"], values["source-arn"], values.force === true);
         return await redrive(queues, selection, values.force === true, max);
@@ -310,7 +349,7 @@ async function redrive(queues: Queues, selection: DeadLetterSelection | undefine
   return result.failed.length > 0 ? 1 : 0;
 }
 
-async function remove(queues: Queues, selection: DeadLetterSelection, yes: boolean): Promise<number> {
+async function remove(queues: Queues, selection: DeadLetterSelection, yes: boolean, stage?: string): Promise<number> {
   // What the person approves is what gets deleted: the listed ids, not whatever matches by the time they answer.
   const { letters, slowToReappear } = await listDeadLetters(queues);
   warnSlow(slowToReappear);
@@ -328,7 +367,8 @@ async function remove(queues: Queues, selection: DeadLetterSelection, yes: boole
     const body = letter.body.length > 80 ? `${letter.body.slice(0, 80)}…` : letter.body;
     console.log(`  ${letter.messageId}  ${letter.errorName ?? "(no ErrorName)"}  ${body}`);
   }
-  const answer = yes ? "yes" : await confirm(`Delete ${chosen.length === 1 ? "it" : `these ${chosen.length}`} for good?`);
+  const question = `Delete ${chosen.length === 1 ? "it" : `these ${chosen.length}`} for good?`;
+  const answer = yes ? "yes" : await confirm(stage === undefined ? question : `On stage ${stage}: ${question}`);
   if (answer !== "yes") {
     console.log(answer === "interrupted" ? "\nnothing deleted (interrupted)" : "nothing deleted");
     return answer === "interrupted" ? INTERRUPTED : 0;

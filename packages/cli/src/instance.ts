@@ -43,6 +43,8 @@ export function instancePaths(dataDir: string) {
     consoleDataDir: path.join(dataDir, "console"),
     /** The receipts of the messages the drain in flight holds: what the next start gives back after a crash. */
     heldMessagesFile: path.join(dataDir, "held-messages.json"),
+    /** The executions and their histories that the local Step Functions API serves. */
+    sfnDataDir: path.join(dataDir, "sfn"),
   };
 }
 

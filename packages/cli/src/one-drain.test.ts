@@ -59,8 +59,8 @@ describe("one drain at a time locally: run-once beside npm start", () => {
 
   it("asks the running npm start to drain now: the drain runs there, run-once prints its summary, exit 0", { timeout: 180_000 }, async () => {
     // Arrange: npm start, scheduled too rarely to drain again by itself after its first (empty) drain
-    // --no-console: a test binds no fixed port (9326) and writes no history into the repository's .local/.
-    start = spawnCommand("start", ["--every", "3600", "--no-console"], env);
+    // --no-console, --no-sfn: a test binds no fixed port (9326, 9327) and writes no history into the repository's .local/.
+    start = spawnCommand("start", ["--every", "3600", "--no-console", "--no-sfn"], env);
     start.stdout!.on("data", (chunk: Buffer) => (startOutput += chunk.toString()));
     await until(() => lock().holder()?.command === "npm start");
     startPid = lock().holder()!.pid;
@@ -127,7 +127,7 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     const before = records().length;
     await publish(3);
     pipeline.emulator!.faults.add({ hang: true, operation: "write" });
-    const doomed = spawnCommand("start", ["--every", "3600", "--no-console"], env);
+    const doomed = spawnCommand("start", ["--every", "3600", "--no-console", "--no-sfn"], env);
     const held = () => (existsSync(heldFile) ? (JSON.parse(readFileSync(heldFile, "utf8")) as unknown[]).length : 0);
     await until(() => held() === 3);
     const doomedPid = lock().holder()!.pid;
@@ -139,7 +139,7 @@ describe("one drain at a time locally: run-once beside npm start", () => {
 
     // Act
     let output = "";
-    start = spawnCommand("start", ["--every", "3600", "--no-console"], env);
+    start = spawnCommand("start", ["--every", "3600", "--no-console", "--no-sfn"], env);
     start.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
     await until(() => records().length === before + 3);
 

@@ -29,6 +29,8 @@ export const CLI_DEFAULTS = {
   localToken: DEFAULT_TOKEN,
   /** The web console `npm start` serves (`--console-port`, `--no-console`). */
   consolePort: 9326,
+  /** The local Step Functions API `npm start` serves (`--sfn-port`), and the commands read (`executions`, `story`). */
+  sfnPort: 9327,
   /** How often `npm start` starts an execution (the deployed schedule is minutes; locally, quicker feedback). */
   everySeconds: 10,
   /** Sample donations `npm run publish` sends without --file. */
@@ -56,6 +58,7 @@ export const ENV = {
   localToken: "AIRTABLE_LOCAL_TOKEN",
   everySeconds: "DRAIN_EVERY_SECONDS",
   consolePort: "CONSOLE_PORT",
+  sfnPort: "SFN_PORT",
   /** An SQS server that is already running (the SDK reads it too). */
   sqsEndpoint: "AWS_ENDPOINT_URL_SQS",
   queueUrl: "QUEUE_URL",

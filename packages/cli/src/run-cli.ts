@@ -16,6 +16,8 @@ export const SCRIPTS = {
   publish: "packages/cli/src/publish.ts",
   "run-once": "packages/cli/src/run-once.ts",
   dlq: "packages/cli/src/dlq.ts",
+  executions: "packages/cli/src/executions.ts",
+  story: "packages/cli/src/story.ts",
   airtable: "packages/cli/src/airtable.ts",
   reconcile: "packages/cli/src/reconcile.ts",
   bench: "packages/cli/src/bench/soak.ts",
@@ -70,6 +72,8 @@ const IN_PROCESS = {
   publish: () => import("./publish"),
   "run-once": () => import("./run-once"),
   dlq: () => import("./dlq"),
+  executions: () => import("./executions"),
+  story: () => import("./story"),
   airtable: () => import("./airtable"),
   reconcile: () => import("./reconcile"),
 } satisfies Partial<Record<Script, () => Promise<{ main: (argv: string[]) => Promise<number | void> }>>>;

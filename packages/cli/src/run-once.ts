@@ -5,13 +5,18 @@
 import { DrainControlError, DrainLock, requestDrain } from "@fundraise-sync/local/drain-lock";
 import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { summaryLine } from "./format";
+import { DescribeExecutionCommand, StartExecutionCommand } from "@aws-sdk/client-sfn";
+import { countDrain } from "./drain-history";
 import {
   CLI_DEFAULTS,
   CommandFailure,
   ENV,
+  UsageError,
   parseCommandLine,
   runCommand,
 } from "./options";
+import { call, duration, executionHistory } from "./sfn-reading";
+import { resolveTarget } from "./sfn-target";
 import { loadPipeline } from "./load-pipeline";
 import { SERVER_FLAGS, effectiveSqsEndpoint, emulatorUrl, localServersFrom, probe } from "./servers";
 
@@ -26,6 +31,11 @@ Runs one execution of the drain state machine now, against the SQS server and Ai
   --token TOKEN       the emulator's token (env ${ENV.localToken}; default ${CLI_DEFAULTS.localToken})
   --table NAME        the Airtable table (default ${CLI_DEFAULTS.table})
   --airtable-rps N    the pipeline's share of the base's 5 requests/s, 1-5 (env ${ENV.airtableRequestsPerSecond}; default 4)
+  --stage NAME        on a deployed stage instead: starts a drain through Step Functions' StartExecution (the
+                      stack's StateMachineArn output; AWS credentials from the usual chain, never printed), waits
+                      for it to end and prints what it did; the stage's drain lease keeps it from running beside
+                      another drain (it then ends as AnotherDrainIsRunning)
+  --no-wait           with --stage: print the execution's ARN and return at once
   -h, --help          show this help
 
 Environment: ${ENV.sqsEndpoint} (another SQS server instead of the local port);
@@ -42,12 +52,20 @@ unreachable or the execution FAILED; 2 bad input.
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
     json: { type: "boolean" },
+    stage: { type: "string" },
+    "no-wait": { type: "boolean" },
     ...SERVER_FLAGS,
   });
   if (values.help) {
     process.stdout.write(USAGE);
     return 0;
   }
+  if (values.stage !== undefined) {
+    const local = Object.keys(SERVER_FLAGS).find((flag) => (values as Record<string, unknown>)[flag] !== undefined);
+    if (local) throw new UsageError(`--${local} is for the local runtime, not --stage`);
+    return runOnStage(values.stage, { json: values.json ?? false, wait: !values["no-wait"] });
+  }
+  if (values["no-wait"]) throw new UsageError("--no-wait goes with --stage");
   const { choice, airtablePort, token, tableName, airtableRequestsPerSecond } = localServersFrom(values);
   const sqsEndpoint = effectiveSqsEndpoint(choice);
   const localAirtable = { endpointUrl: emulatorUrl(airtablePort), token, baseId: CLI_DEFAULTS.baseId };
@@ -98,6 +116,49 @@ export async function main(argv: string[]): Promise<number> {
     }
   } finally {
     drainLock.release();
+  }
+}
+
+/** How often `run-once --stage` asks whether its execution has ended (DescribeExecution refills 20 a second). */
+const POLL_MS = 2000;
+
+/**
+ * One drain on a deployed stage, started as the schedule starts one (StartExecution with `{}`): the stage's lease
+ * keeps it from running beside another. Exit 1 if it failed.
+ */
+async function runOnStage(stage: string, options: { json: boolean; wait: boolean }): Promise<number> {
+  const target = await resolveTarget({ stage });
+  try {
+    const started = await call(target, () => target.sfn.send(new StartExecutionCommand({ stateMachineArn: target.stateMachineArn, input: "{}" })));
+    if (!options.json) console.log(`started ${started.executionArn} on ${target.label}`);
+    if (!options.wait) {
+      if (options.json) console.log(JSON.stringify({ executionArn: started.executionArn, startDate: started.startDate }, null, 2));
+      return 0;
+    }
+    for (;;) {
+      const execution = await call(target, () => target.sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn })));
+      if (execution.status !== "RUNNING") {
+        const counts = countDrain(await executionHistory(target, started.executionArn!));
+        const summary = {
+          executionArn: started.executionArn,
+          status: execution.status,
+          ...counts,
+          durationMs: (execution.stopDate?.getTime() ?? Date.now()) - (execution.startDate?.getTime() ?? Date.now()),
+          ...(execution.error ? { error: { name: execution.error, cause: execution.cause ?? "" } } : {}),
+        };
+        if (options.json) console.log(JSON.stringify(summary, null, 2));
+        else {
+          console.log(
+            `${execution.status} received ${counts.received}, written ${counts.written}, dead-lettered ${counts.deadLettered}, retried ${counts.retried}, ${duration(execution.startDate, execution.stopDate)}` +
+              (execution.error ? ` (${execution.error})` : ""),
+          );
+        }
+        return execution.status === "SUCCEEDED" ? 0 : 1;
+      }
+      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    }
+  } finally {
+    target.sfn.destroy();
   }
 }
 

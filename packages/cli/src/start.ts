@@ -26,6 +26,8 @@ import { claimDataDir, DEFAULT_DATA_DIR, instanceDataDir, instancePaths } from "
 import { loadPipeline } from "./load-pipeline";
 import { SERVER_FLAGS, type ServerChoice, emulatorConfigFor, localServersFrom } from "./servers";
 import { DrainLock, startDrainControl } from "@fundraise-sync/local/drain-lock";
+import { startSfnApi } from "@fundraise-sync/local/sfn-api";
+import { ExecutionStore } from "@fundraise-sync/local/sfn-store";
 
 const DEFAULT_PATHS = instancePaths(DEFAULT_DATA_DIR);
 
@@ -49,6 +51,10 @@ in use by another npm start is refused).
   --console-port N    the web console's port (env ${ENV.consolePort}; default ${CLI_DEFAULTS.consolePort}; 0 = any free port);
                       its history is kept in ${DEFAULT_PATHS.consoleDataDir}
   --no-console        do not serve the web console
+  --sfn-port N        the Step Functions API of the local state machine (env ${ENV.sfnPort}; default ${CLI_DEFAULTS.sfnPort};
+                      0 = any free port): what \`npm run executions\`, \`npm run story\` and the AWS CLI
+                      (--endpoint-url) talk to; its executions are kept in ${DEFAULT_PATHS.sfnDataDir}
+  --no-sfn            do not serve the Step Functions API
   -h, --help          show this help
 
 Environment:
@@ -135,6 +141,32 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
   }
 }
 
+/**
+ * The local state machine's Step Functions API, its executions kept in `dataDir`. One that cannot start (its port
+ * taken) is said in one line, and the pipeline runs without it.
+ */
+async function startLocalSfnApi(pipeline: LocalPipeline, port: number, dataDir: string, onStartRequested: (executionArn: string) => void) {
+  const store = await ExecutionStore.open({ definition: pipeline.workflow.definition, dir: fromRoot(dataDir) });
+  const stopObserving = pipeline.workflow.observe(store.observer());
+  try {
+    const api = await startSfnApi({ workflow: pipeline.workflow, store, port, onStartRequested });
+    return {
+      ...api,
+      close: async () => {
+        await api.close();
+        stopObserving();
+        await store.close();
+      },
+    };
+  } catch (error) {
+    stopObserving();
+    await store.close();
+    const reason = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? `port ${port} is taken (another \`npm start\`?)` : (error as Error).message;
+    console.log(`Step Functions: not started: ${reason}; --sfn-port N picks another port`);
+    return undefined;
+  }
+}
+
 /** The command, for `runCommand` (and for tests that drive it in-process). */
 export async function main(argv: string[]): Promise<number> {
   const { values } = parseCommandLine(argv, {
@@ -142,6 +174,8 @@ export async function main(argv: string[]): Promise<number> {
     every: { type: "string" },
     "console-port": { type: "string" },
     "no-console": { type: "boolean" },
+    "sfn-port": { type: "string" },
+    "no-sfn": { type: "boolean" },
   });
   if (values.help) {
     process.stdout.write(USAGE);
@@ -156,6 +190,13 @@ export async function main(argv: string[]): Promise<number> {
     : consolePortText === undefined
       ? CLI_DEFAULTS.consolePort
       : parsePort(consolePortText, values["console-port"] !== undefined ? "--console-port" : ENV.consolePort);
+  const sfnPortText = flagOrEnv(values["sfn-port"], ENV.sfnPort);
+  if (values["no-sfn"] && values["sfn-port"] !== undefined) throw new UsageError("give --sfn-port or --no-sfn, not both");
+  const sfnPort = values["no-sfn"]
+    ? undefined
+    : sfnPortText === undefined
+      ? CLI_DEFAULTS.sfnPort
+      : parsePort(sfnPortText, values["sfn-port"] !== undefined ? "--sfn-port" : ENV.sfnPort);
   const everySeconds = everyText === undefined ? CLI_DEFAULTS.everySeconds : parsePositiveSeconds(everyText, values.every !== undefined ? "--every" : ENV.everySeconds);
 
   // Each instance its own state: other ports, another folder; a folder in use by another npm start, refused.
@@ -214,6 +255,14 @@ export async function main(argv: string[]): Promise<number> {
   }
   const webConsole = consolePort === undefined ? undefined : await startWebConsole(pipeline, workflow.definition, consolePort, choice, paths.consoleDataDir);
   if (webConsole) console.log(`console:  ${webConsole.url} (history in ${paths.consoleDataDir})`);
+  const sfnApi =
+    sfnPort === undefined
+      ? undefined
+      : await startLocalSfnApi(pipeline, sfnPort, paths.sfnDataDir, (executionArn) => {
+          console.log(`${timestamp()} execution ${executionArn.split(":").pop()} started through the Step Functions API`);
+          setImmediate(tick);
+        });
+  if (sfnApi) console.log(`Step Functions: ${sfnApi.url} (state machine ${sfnApi.stateMachineArn}; executions in ${paths.sfnDataDir})`);
   console.log(
     `ready: draining ${pipeline.queueUrls.source} every ${everySeconds} s; publish with \`npm run publish\`, stop with Ctrl-C`,
   );
@@ -261,8 +310,9 @@ export async function main(argv: string[]): Promise<number> {
             console.log(`${timestamp()} ${idleLine(everySeconds)}`);
             saidIdle = true;
           }
-          // It reached its batch cap and started a continuation, which AWS would run at once: so do we.
-          if (summary.continued) setImmediate(tick);
+          // It reached its batch cap and started a continuation, which AWS would run at once: so do we; and an
+          // execution asked for through the Step Functions API runs as soon as none runs.
+          if (summary.continued || pipeline.workflow.pendingExecutions > 0) setImmediate(tick);
           return summary;
         },
         (error: unknown) => {
@@ -321,6 +371,7 @@ export async function main(argv: string[]): Promise<number> {
         await control.close();
         drainLock.release();
         await webConsole?.close();
+        await sfnApi?.close();
         await pipeline.close();
         const kept = [choice.sqsEndpoint ? undefined : "queued messages", choice.realAirtable ? undefined : "Airtable records"].filter(Boolean);
         console.log(`closed${kept.length > 0 ? `: ${kept.join(" and ")} are kept in ${dataDir}/ for the next start on these ports` : ""}`);

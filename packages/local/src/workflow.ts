@@ -61,8 +61,22 @@ export interface LocalWorkflowOptions {
  * watching never changes what the pipeline does.
  */
 export interface WorkflowObserver {
+  /** An execution exists from now on (RUNNING): scheduled, requested with {@link LocalWorkflow.requestStart}, or a continuation. */
+  started?(execution: StartedExecution): void;
   event?(executionArn: string, event: unknown): void;
+  /** It ended, with its status as Step Functions names it: after its last event. */
+  stopped?(executionArn: string, status: Exclude<ExecutionStatus, "RUNNING">): void;
   finished?(summary: DrainSummary): void;
+}
+
+/** An execution as it starts. */
+export interface StartedExecution {
+  executionArn: string;
+  stateMachineArn: string;
+  name: string;
+  input: Record<string, unknown>;
+  /** Epoch ms. */
+  startDate: number;
 }
 
 /** A message an execution received: enough to change its visibility. */
@@ -98,7 +112,8 @@ export interface DrainSummary {
   error?: { name: string; cause: string };
 }
 
-const STATE_MACHINE_NAME = "local-fundraise-sync-DrainDonations";
+export const LOCAL_STATE_MACHINE_NAME = "local-fundraise-sync-DrainDonations";
+const STATE_MACHINE_NAME = LOCAL_STATE_MACHINE_NAME;
 /** The stack's construct id of the donations queue (a key of `queueUrls`). */
 const SOURCE_QUEUE_CONSTRUCT_ID = "DonationsQueue";
 const ACCOUNT_AND_REGION = "us-east-1:123456789012";
@@ -113,6 +128,8 @@ export const LOCAL_STATE_MACHINE_ARN = `arn:aws:states:${ACCOUNT_AND_REGION}:sta
  */
 export class LocalWorkflow {
   readonly #machine: StateMachine;
+  /** The definition this runtime executes: the synthesized one, pointed at the local queues. */
+  readonly definition: AslGraph;
   readonly #overrides: Record<string, (input: any) => Promise<any>>;
   readonly #semantics: AwsSemanticsOptions;
   readonly #executions: ExecutionRegistry;
@@ -120,6 +137,8 @@ export class LocalWorkflow {
   readonly #aborts = new Map<string, () => void>();
   /** A continuation that an execution started (ContinueInNewExecution), run by the next `execute()`. */
   #pendingContinuation: { input: Record<string, unknown>; name: string } | undefined;
+  /** Executions asked for (StartExecution) and not yet run: the next `execute()` runs the oldest, after any continuation. */
+  readonly #requested: StartedExecution[] = [];
   readonly #observers = new Set<WorkflowObserver>();
   /** Every message the current execution received (deleted ones too): what an abort hands back, see `release.ts`. */
   readonly #received: ReceivedReceipt[] = [];
@@ -132,6 +151,7 @@ export class LocalWorkflow {
     this.#semantics = { ...AWS_SEMANTICS_DEFAULTS, ...options.semantics };
     this.#executions = new ExecutionRegistry(this.#semantics);
     const definition = pointAtLocalQueues(options.workflow.definition, options.workflow.constructIds, options.queueUrls);
+    this.definition = definition;
     this.#machine = new StateMachine(definition as never, { validationOptions: { checkPaths: true, checkArn: true } });
     const timeouts = functionTimeouts(options.workflow);
     const handlers = { ...DEFAULT_HANDLERS, ...options.handlers };
@@ -162,16 +182,45 @@ export class LocalWorkflow {
     }
   }
 
+  #started(execution: StartedExecution): void {
+    this.#executions.started({ ...execution, startedAt: execution.startDate });
+    this.#notify((o) => o.started?.(execution));
+  }
+
   /**
-   * Runs one execution to its end and summarizes it: the continuation a previous one started, if any, else a
-   * scheduled one. Never throws for a failed execution: see `status`.
+   * Asks for an execution, as StartExecution does: it exists (RUNNING) from now on, and the next {@link execute} runs
+   * it (after a pending continuation), so it is an ordinary drain: one at a time, under the caller's drain lock.
+   */
+  requestStart(request: { name?: string; input?: Record<string, unknown> } = {}): StartedExecution {
+    const name = request.name ?? randomUUID();
+    const execution: StartedExecution = {
+      executionArn: executionArnFor(name),
+      stateMachineArn: LOCAL_STATE_MACHINE_ARN,
+      name,
+      input: request.input ?? {},
+      startDate: Date.now(),
+    };
+    this.#requested.push(execution);
+    this.#started(execution);
+    return execution;
+  }
+
+  /** Executions asked for with {@link requestStart} that have not run yet, plus a pending continuation. */
+  get pendingExecutions(): number {
+    return this.#requested.length + (this.#pendingContinuation ? 1 : 0);
+  }
+
+  /**
+   * Runs one execution to its end and summarizes it: the continuation a previous one started, if any, else one asked
+   * for with {@link requestStart}, else a scheduled one. Never throws for a failed execution: see `status`.
    */
   async execute(): Promise<DrainSummary> {
     this.#received.length = 0;
     this.#handBack = undefined;
     const continuation = this.#pendingContinuation;
     this.#pendingContinuation = undefined;
-    const input = continuation?.input ?? {};
+    const requested = continuation ? undefined : this.#requested.shift();
+    const input = continuation?.input ?? requested?.input ?? {};
     // A held round handed on (HandOverHeldRound): its messages are this execution's now, for an abort or a crash.
     const held = (input as { [HELD_ROUND]?: { pending?: { ReceiptHandle: string }[] } })[HELD_ROUND];
     const sourceQueueUrl = this.options.queueUrls[SOURCE_QUEUE_CONSTRUCT_ID];
@@ -179,10 +228,11 @@ export class LocalWorkflow {
       this.#received.push(...held.pending.map(({ ReceiptHandle }) => ({ queueUrl: sourceQueueUrl, receiptHandle: ReceiptHandle })));
     }
     this.#saveHeld();
-    const id = continuation?.name ?? randomUUID();
+    const id = continuation?.name ?? requested?.name ?? randomUUID();
     const executionArn = executionArnFor(id);
-    // A continuation started when its predecessor asked (as on AWS); a scheduled execution starts now.
-    if (!continuation) this.#executions.started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name: id, input });
+    // A continuation started when its predecessor asked (as on AWS), a requested one when it was asked for; a
+    // scheduled execution starts now.
+    if (!continuation && !requested) this.#started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name: id, input, startDate: Date.now() });
     const startDate = new Date().toISOString();
     const started = Date.now();
     const execution = this.#machine.run(
@@ -239,6 +289,7 @@ export class LocalWorkflow {
       this.#executions.stopped(executionArn, ended);
     }
     await counting;
+    this.#notify((o) => o.stopped?.(executionArn, ended));
     summary.continued = this.#pendingContinuation !== undefined;
     // Ended: what it still holds (a failed round) is hidden until its visibility timeout, as on AWS. A continuation
     // takes a held round on: keep the file until it starts.
@@ -263,6 +314,14 @@ export class LocalWorkflow {
    * @returns false if no such execution is in progress.
    */
   abort(executionArn: string): boolean {
+    // One asked for and not run yet: it ends here, having run nothing.
+    const waiting = this.#requested.findIndex((execution) => execution.executionArn === executionArn);
+    if (waiting >= 0) {
+      this.#requested.splice(waiting, 1);
+      this.#executions.stopped(executionArn, "ABORTED");
+      this.#notify((o) => o.stopped?.(executionArn, "ABORTED"));
+      return true;
+    }
     const abort = this.#aborts.get(executionArn);
     abort?.();
     return abort !== undefined;
@@ -347,7 +406,7 @@ export class LocalWorkflow {
         return async ({ Input }: { Input: Record<string, unknown> }) => {
           const name = randomUUID();
           const executionArn = executionArnFor(name);
-          this.#executions.started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name, input: Input });
+          this.#started({ executionArn, stateMachineArn: LOCAL_STATE_MACHINE_ARN, name, input: Input, startDate: Date.now() });
           this.#pendingContinuation = { input: Input, name };
           return { ExecutionArn: executionArn, StartDate: new Date().toISOString() };
         };

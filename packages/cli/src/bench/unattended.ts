@@ -225,7 +225,7 @@ export const UNATTENDED_SCENARIOS: UnattendedScenario[] = [
         await rm(heldFile, { force: true });
         const lock = new DrainLock(pipeline.sqsEndpoint, `${ROOT}.local/drains`);
         const startNpm = () => {
-          const child = spawnCommand("start", ["--every", "1", "--no-console"], env);
+          const child = spawnCommand("start", ["--every", "1", "--no-console", "--no-sfn"], env);
           let output = "";
           child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
           return { child, output: () => output };
