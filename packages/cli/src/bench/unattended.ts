@@ -200,9 +200,11 @@ export const UNATTENDED_SCENARIOS: UnattendedScenario[] = [
           failedExecutions: failures,
           writtenBeforeTheFix: writtenWhenRevoked,
           writtenAfterTheFix: outcome.recordsWritten - writtenWhenRevoked,
-          // The failed execution's round: hidden until its visibility timeout, as on AWS, then written by a later drain.
+          // The failed execution's round: hidden until its visibility timeout, as on AWS, then written by a later drain
+          // (those it had written already are upserted again, changing nothing). Not lost: counted apart.
           heldByTheFailedExecution: hidden,
-          lost: outcome.lost - hidden,
+          missingUntilTheVisibilityTimeout: Math.min(outcome.lost, hidden),
+          lost: Math.max(0, outcome.lost - hidden),
           executions: summaries.length,
         };
       }),
