@@ -226,11 +226,20 @@ export const UNATTENDED_SCENARIOS: UnattendedScenario[] = [
         const heldFile = `${ROOT}${instancePaths(instanceDataDir({})).heldMessagesFile}`;
         await rm(heldFile, { force: true });
         const lock = new DrainLock(pipeline.sqsEndpoint, `${ROOT}.local/drains`);
+        let exited: string | undefined;
         const startNpm = () => {
           const child = spawnCommand("start", ["--every", "1", "--no-console", "--no-sfn"], env);
           let output = "";
           child.stdout!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+          child.stderr!.on("data", (chunk: Buffer) => (output += chunk.toString()));
+          child.on("exit", (code, signal) => {
+            if (signal !== "SIGKILL") exited = `npm start exited (${code ?? signal}): ${output.trim().split("\n").at(-1)}`;
+          });
           return { child, output: () => output };
+        };
+        const orExit = (predicate: () => boolean | Promise<boolean>) => async () => {
+          if (exited) throw new Error(exited);
+          return predicate();
         };
         const kill = async (child: ChildProcess) => {
           const pid = lock.holder()?.pid;
@@ -240,14 +249,14 @@ export const UNATTENDED_SCENARIOS: UnattendedScenario[] = [
         };
         const donations = await publish(pipeline, count);
         const first = startNpm();
-        await until(() => recordCount(pipeline) >= count / 3);
+        await until(orExit(() => recordCount(pipeline) >= count / 3));
         await kill(first.child);
         const writtenAtTheCrash = recordCount(pipeline);
         const { hidden: heldAtTheCrash } = await depth(pipeline, pipeline.queueUrls.source);
         const restarted = performance.now();
         const second = startNpm();
         try {
-          await until(queueEmpty(pipeline));
+          await until(orExit(queueEmpty(pipeline)));
           const drainedSeconds = seconds(performance.now() - restarted);
           const recovered = /^recovered: (\d+)/m.exec(second.output())?.[1];
           return {
