@@ -11,7 +11,7 @@ import { donationRecords } from "@fundraise-sync/local/testing";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stateActivity } from "./events";
-import type { AslDefinition } from "./graph";
+import { type AslDefinition, definitionToGraph } from "./graph";
 import { startPipelineConsole } from "./index";
 import { retryingStates, waitingStates } from "./test-support";
 
@@ -228,5 +228,34 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.locator("tr[data-record]").first().waitFor();
     expect(await page.locator("tr[data-record]").count()).toBe(donationRecords(pipeline).length);
     await page.screenshot({ path: path.join(SHOTS, "5-records.png") });
+  });
+
+  it("marks a caught error on the state that raised it and the Catch edge it took, not the Maps around it", async () => {
+    // Arrange: one invalid message alone, so its receive returns exactly one message
+    await tab(/Executions/);
+    await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: invalidBody }));
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+    const name = summary.executionArn.split(":").pop()!;
+
+    // Assert
+    await page.locator(`tr[data-execution="${name}"][data-status="SUCCEEDED"]`).waitFor();
+    await page.locator(`[data-shown-execution="${name}"]`).waitFor();
+    const caught = (await server.history.events(name))!.find((event) => event.type === "StateCaught")!;
+    const graph = definitionToGraph(definition);
+    const maps: string[] = [];
+    for (let parent = graph.nodes.find((node) => node.id === caught.state)!.parent; parent; parent = graph.nodes.find((node) => node.id === parent)!.parent) maps.push(parent);
+    expect(maps.length).toBeGreaterThanOrEqual(2);
+    await page.locator(`[data-state="${caught.state}"][data-status="failed"]`).waitFor();
+    for (const map of maps) expect(await page.locator(`[data-state="${map}"]`).getAttribute("data-status")).toBe("succeeded");
+    expect(await page.locator('[data-state][data-status="failed"]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute("data-state")))).toEqual([caught.state]);
+    // Of the state's Catch edges, only the one taken is lit
+    const catches = graph.edges.filter((edge) => edge.kind === "catch" && edge.source === caught.state);
+    expect(catches.length).toBeGreaterThan(1);
+    for (const edge of catches) {
+      const lit = edge.target === caught.caught!.next;
+      expect(await page.locator(`path[data-edge="${edge.source}→${edge.target}"]`).getAttribute("data-lit"), edge.target).toBe(String(lit));
+    }
   });
 });

@@ -7,7 +7,7 @@ import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pi
 import { donationRecords } from "@fundraise-sync/local/testing";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stateActivity } from "./events";
-import type { AslDefinition } from "./graph";
+import { type AslDefinition, definitionToGraph } from "./graph";
 import { History } from "./history";
 import { retryingStates, waitingStates } from "./test-support";
 
@@ -148,5 +148,41 @@ describe("History fed by the local runtime", () => {
     // Assert
     expect(small.list().filter((entry) => entry.idle)).toHaveLength(2);
     await small.close();
+  });
+
+  it("marks failed only the state that raised a caught error, inside nested Maps, and the Catch edge it took", async () => {
+    // Arrange: one message alone per execution, so a receive returns exactly one message (its entry holds none, its
+    // exit holds one: the pairing that used to leave the receive, or the Map around it, "failed")
+    const graph = definitionToGraph(workflow.definition as unknown as AslDefinition);
+    const parentOf = new Map(graph.nodes.map((node) => [node.id, node.parent]));
+    const ancestors = (state: string): string[] => {
+      const parent = parentOf.get(state);
+      return parent ? [parent, ...ancestors(parent)] : [];
+    };
+    await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: invalidBody }));
+    const invalidRun = await pipeline.workflow.execute();
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(1));
+    const validRun = await pipeline.workflow.execute();
+    expect(invalidRun).toMatchObject({ received: 1, deadLettered: 1 });
+    expect(validRun).toMatchObject({ received: 1, written: 1 });
+
+    // Act
+    const invalidEvents = (await history.events(invalidRun.executionArn.split(":").pop()!))!;
+    const validEvents = (await history.events(validRun.executionArn.split(":").pop()!))!;
+    const invalid = stateActivity(invalidEvents);
+    const valid = stateActivity(validEvents);
+
+    // Assert: the catch happened inside at least two Maps, and only its state is failed
+    const caught = invalidEvents.find((event) => event.type === "StateCaught")!;
+    const maps = ancestors(caught.state!);
+    expect(maps.length).toBeGreaterThanOrEqual(2);
+    const failed = (activity: typeof invalid) => Object.entries(activity).filter(([, state]) => state.status === "failed").map(([name]) => name);
+    expect(failed(invalid)).toEqual([caught.state]);
+    for (const map of maps) expect(invalid[map]).toMatchObject({ status: "succeeded", failed: 0 });
+    expect(invalid[caught.state!]!.caughtTo).toEqual({ [caught.caught!.next]: 1 });
+    // Every state entered also exited: nothing left in flight or counted twice
+    for (const state of Object.values(invalid)) expect(state.passed + state.failed).toBe(state.entered);
+    expect(failed(valid)).toEqual([]);
+    for (const state of Object.values(valid)) expect(state.passed).toBe(state.entered);
   });
 });

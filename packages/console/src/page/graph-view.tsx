@@ -182,8 +182,8 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
   };
   const edgeLit = (edge: GraphEdge) => {
     if (!ran(edge.source) || !ran(edge.target)) return false;
-    // A Catch edge was taken only if its state failed at least once.
-    if (edge.kind === "catch") return (statuses[edge.source]?.failed ?? 0) > 0;
+    // A Catch edge was taken only if that catcher caught something (a state may have several Catch edges).
+    if (edge.kind === "catch") return (statuses[edge.source]?.caughtTo[edge.target] ?? 0) > 0;
     if (edge.target === END_NODE) return byId.get(edge.source)?.parent === undefined;
     return true;
   };
@@ -246,6 +246,9 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
               return (
                 <path
                   key={edge.id}
+                  data-edge={`${edge.source}→${edge.target}`}
+                  data-kind={edge.kind}
+                  data-lit={lit}
                   className={`edge edge-${edge.kind}${lit ? " lit" : ""}`}
                   d={route.points.map((point, index) => `${index === 0 ? "M" : "L"} ${point.x} ${point.y}`).join(" ")}
                   markerEnd={`url(#${lit ? "arrow-lit" : "arrow"})`}
@@ -303,7 +306,7 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
 }
 
 /** Since the console started: in the state now, passed, failed (caught or not), retried. */
-const NONE: StateActivity = { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0 };
+const NONE: StateActivity = { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0, caughtTo: {} };
 
 function Counters({ activity = NONE }: { activity?: StateActivity }) {
   return (
