@@ -280,6 +280,8 @@ export async function main(argv: string[]): Promise<number> {
     const abort = async (what: string) => {
       stopProgress();
       console.log(`\n${what} again: aborting the execution in flight`);
+      // The console lists it as interrupted, with when and how, at the next start.
+      webConsole?.history.interrupt(`aborted: ${what} twice stopped npm start while it ran`);
       try {
         // Bounded: an abort must not hang on a server that stopped answering.
         const released = await Promise.race([

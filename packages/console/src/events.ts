@@ -207,14 +207,19 @@ function parsedBody(body: string | undefined): Record<string, unknown> | undefin
 
 /** What one state did in one execution: the graph colours its node from this. */
 export interface StateActivity {
-  /** `running` while any entry of it is in flight; else `failed` if any entry failed (caught or not); else `succeeded`. */
-  status: "running" | "succeeded" | "failed";
+  /**
+   * `running` while any entry of it is in flight; else `failed` if any entry failed (caught or not); else
+   * `interrupted` if the execution was stopped (aborted, or npm start ended) while an entry was in it; else `succeeded`.
+   */
+  status: "running" | "succeeded" | "failed" | "interrupted";
   entered: number;
   /** Entries in it right now (for a state inside a Map: messages). */
   inNow: number;
   passed: number;
   failed: number;
   retried: number;
+  /** Entries cut off in it: the execution was stopped while they ran. */
+  interrupted: number;
   /** Errors reported in its output without failing (see {@link HistoryEvent.reported}). */
   errors: number;
   /** The Catch edges taken from it: entries caught, by the state the catcher goes `Next` to. */
@@ -235,7 +240,7 @@ export class ActivityCounter {
 
   apply(event: Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported" | "caught">, scope = ""): void {
     if (/^Execution(Succeeded|Failed|Aborted|Timeout|TimedOut)$/.test(event.type)) {
-      this.end(scope, event.type === "ExecutionSucceeded");
+      this.end(scope, event.type === "ExecutionSucceeded" ? "succeeded" : event.type === "ExecutionAborted" ? "interrupted" : "failed");
       return;
     }
     if (!event.state || !event.type.startsWith("State")) return;
@@ -292,16 +297,18 @@ export class ActivityCounter {
 
   /**
    * The execution `scope` ended: whatever is still in flight in it did not exit. It failed there if the execution
-   * failed, was aborted or timed out; an execution that succeeded failed nowhere, so an entry whose exit was not paired
-   * with it (which should not happen) counts as passed rather than painting a state red.
+   * failed or timed out, and was cut off if it was aborted or npm start stopped (`interrupted`); an execution that
+   * succeeded failed nowhere, so an entry whose exit was not paired (which should not happen) counts as passed rather
+   * than painting a state red.
    */
-  end(scope = "", succeeded = false): void {
+  end(scope = "", how: "succeeded" | "failed" | "interrupted" = "failed"): void {
     for (const [key, entries] of this.#open) {
       if (!entries[0] || entries[0].scope !== scope) continue;
       this.#open.delete(key);
       const state = this.#of(entries[0].state);
       state.inNow -= entries.length;
-      if (succeeded) state.passed += entries.length;
+      if (how === "succeeded") state.passed += entries.length;
+      else if (how === "interrupted") state.interrupted += entries.length;
       else state.failed += entries.length;
       this.#refresh(state);
     }
@@ -312,11 +319,11 @@ export class ActivityCounter {
   }
 
   #of(name: string): StateActivity {
-    return (this.#activity[name] ??= { status: "running", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0, caughtTo: {} });
+    return (this.#activity[name] ??= { status: "running", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, interrupted: 0, errors: 0, caughtTo: {} });
   }
 
   #refresh(state: StateActivity): void {
-    state.status = state.inNow > 0 ? "running" : state.failed > 0 ? "failed" : "succeeded";
+    state.status = state.inNow > 0 ? "running" : state.failed > 0 ? "failed" : state.interrupted > 0 ? "interrupted" : "succeeded";
   }
 }
 
@@ -326,8 +333,13 @@ export class ActivityCounter {
  * @example
  * stateActivity(events)["Validate"]; // { status: "failed", entered: 10, passed: 9, failed: 1, retried: 0, inNow: 0 }
  */
-export function stateActivity(events: readonly Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported" | "caught">[]): Record<string, StateActivity> {
+export function stateActivity(
+  events: readonly Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported" | "caught">[],
+  /** The execution was interrupted: its history stops without an end, and what was in flight was cut off. */
+  interrupted = false,
+): Record<string, StateActivity> {
   const counter = new ActivityCounter();
   for (const event of events) counter.apply(event);
+  if (interrupted) counter.end("", "interrupted");
   return counter.snapshot();
 }

@@ -306,7 +306,7 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
 }
 
 /** Since the console started: in the state now, passed, failed (caught or not), retried. */
-const NONE: StateActivity = { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0, caughtTo: {} };
+const NONE: StateActivity = { status: "succeeded", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, interrupted: 0, errors: 0, caughtTo: {} };
 
 function Counters({ activity = NONE }: { activity?: StateActivity }) {
   return (

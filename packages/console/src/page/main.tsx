@@ -33,7 +33,7 @@ function App() {
       </div>
     );
   }
-  const statuses = stateActivity(eventsOf(state, shown?.name));
+  const statuses = stateActivity(eventsOf(state, shown?.name), shown?.status === "INTERRUPTED");
   const openStory = (query: string) => {
     setStoryQuery(query);
     setTab("story");

@@ -55,8 +55,9 @@ export function ExecutionsView({ executions, selected, onSelect }: { executions:
                   tabIndex={0}
                   onKeyDown={(event) => (event.key === "Enter" ? onSelect(entry.name) : undefined)}
                 >
-                  <td>
+                  <td title={entry.interruption}>
                     <span className={`pill status-${entry.status}`}>{entry.status}</span>
+                    {entry.status === "INTERRUPTED" && entry.endedAt ? <div className="small muted">at {formatTime(entry.endedAt)}</div> : null}
                   </td>
                   <td>{formatTime(entry.startedAt)}</td>
                   <td>{entry.endedAt ? seconds(entry.endedAt - entry.startedAt) : "running"}</td>
@@ -126,7 +127,13 @@ export function ExecutionDetail({ entry, events, onStory }: { entry: ExecutionEn
       <h3>
         Execution <code title={entry.executionArn}>{entry.name}</code>
       </h3>
-      {entry.error ? (
+      {entry.status === "INTERRUPTED" ? (
+        <p className="warn-box" data-interruption>
+          Interrupted{entry.endedAt ? ` at ${formatTime(entry.endedAt)}` : ""}: {entry.interruption ?? "npm start stopped while it ran"}. What it
+          did before is below; messages it held reappear in the queue after their visibility timeout (or at once after a
+          second Ctrl-C) and the next execution takes them.
+        </p>
+      ) : entry.error ? (
         <p className="error">
           {entry.error.name}: {readable(entry.error.cause)}
         </p>
