@@ -8,6 +8,7 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
 import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
+import { localWhereabouts } from "@fundraise-sync/local/whereabouts";
 import { releaseExecutionMessages } from "@fundraise-sync/local/release";
 import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
 import { watchInterrupts } from "@fundraise-sync/core/interrupt";
@@ -123,6 +124,7 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
     return await startPipelineConsole({
       pipeline,
       deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
+      whereabouts: localWhereabouts(pipeline),
       definition,
       port,
       dir: fromRoot(historyDir),

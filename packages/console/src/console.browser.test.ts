@@ -6,6 +6,7 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { ErrorName, MAX_EVENT_BYTES, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { listDeadLetters } from "@fundraise-sync/local/dead-letters";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
+import { localWhereabouts } from "@fundraise-sync/local/whereabouts";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { donationRecords } from "@fundraise-sync/local/testing";
 import { type Browser, type Page, chromium } from "playwright-core";
@@ -39,7 +40,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   const invalidBody = JSON.stringify({ Id: "not-a-guid", DonationAmount: -5 });
   const queues = () => ({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter });
 
-  const startConsole = () => startPipelineConsole({ pipeline, deadLetters: localDeadLetterActions(queues()), definition, port: 0, dir, pollMs: 200 });
+  const startConsole = () =>
+    startPipelineConsole({ pipeline, deadLetters: localDeadLetterActions(queues()), whereabouts: localWhereabouts(pipeline), definition, port: 0, dir, pollMs: 200 });
 
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });
@@ -257,5 +259,40 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       const lit = edge.target === caught.caught!.next;
       expect(await page.locator(`path[data-edge="${edge.source}→${edge.target}"]`).getAttribute("data-lit"), edge.target).toBe(String(lit));
     }
+  });
+
+  it("tells one donation's story by its DLQ copy's id or its source id, finds one waiting in the queue, and says when none", async () => {
+    // Arrange: the invalid message of the previous test is in the DLQ; its execution knew it by its source MessageId
+    const story = async (query: string) => {
+      await tab(/Message story/);
+      await page.getByLabel("Event Id or SQS MessageId").fill(query);
+      await page.getByRole("button", { name: "Find" }).click();
+      await page.locator(`[data-story="${query}"]`).waitFor();
+      return page.locator(`[data-story="${query}"]`);
+    };
+    await tab(/Dead letters/);
+    const card = page.locator(`li.letter[data-error-name="${ErrorName.InvalidDonationEvent}"]`).last();
+    const dlqId = (await card.getAttribute("data-message-id"))!;
+    const sourceId = (await card.locator("[data-source-message-id]").getAttribute("data-source-message-id"))!;
+    expect(sourceId).not.toBe("");
+    expect(sourceId).not.toBe(dlqId);
+    const executions = server.history.list().filter((entry) => entry.messageIds.includes(sourceId)).map((entry) => entry.name);
+    expect(executions.length).toBeGreaterThan(0);
+
+    // Act + Assert: by either id, the same execution and the same end
+    for (const query of [dlqId, sourceId]) {
+      const shown = await story(query);
+      await shown.locator('[data-ended="dead-lettered"]').waitFor();
+      for (const name of executions) await shown.getByRole("button", { name: name.slice(0, 8) }).waitFor();
+    }
+
+    // A donation published and not drained yet: waiting in the queue
+    const waiting = sampleDonation();
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish([waiting]);
+    await (await story(waiting.Id)).locator('[data-in-queue="waiting"]').waitFor();
+
+    // An id nothing knows
+    await (await story("00000000-0000-4000-8000-000000000000")).locator('[data-ended="none"]').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, "6-story-none.png") });
   });
 });

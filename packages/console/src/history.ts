@@ -239,13 +239,14 @@ export class History extends EventEmitter {
   }
 
   /**
-   * What the history knows about one message, found by its event `Id` or an SQS `MessageId`: the executions that saw
-   * it with the events about it, its Airtable writes and the console's actions on it.
+   * What the history knows about one message, found by its event `Id` or an SQS `MessageId` (and `also` ids of the same
+   * message): the executions that saw it with the events about it, its Airtable writes and the console's actions on it.
    */
-  async story(query: string): Promise<MessageStory> {
+  async story(query: string, also: { messageIds?: string[]; eventIds?: string[] } = {}): Promise<MessageStory> {
     const q = query.trim();
-    const messageIds = new Set<string>([q]);
-    const eventIds = new Set<string>([q.toLowerCase()]);
+    // `also`: ids known to be the same message (a DLQ copy's source MessageId and body's event Id, say).
+    const messageIds = new Set<string>([q, ...(also.messageIds ?? [])]);
+    const eventIds = new Set<string>([q.toLowerCase(), ...(also.eventIds ?? []).map((id) => id.toLowerCase())]);
     // A MessageId leads to its event Id, and that to every delivery of it (a redrive is a new message); an action on
     // it (a resend of an edited body, say) joins the ids it acted on.
     for (let round = 0; round < 2; round++) {

@@ -5,6 +5,7 @@ import { type CommandContext, Commands, type Selection } from "../commands";
 import type { DeadLetterEntry, Verdict } from "../dlq-actions";
 import type { HistoryEvent, LiteEvent } from "../events";
 import type { ActionEntry, ExecutionEntry, MessageStory } from "../history";
+import type { BaseRecord, QueuedMessage } from "../whereabouts";
 import { api } from "./store";
 
 export const formatTime = (ms: number) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -489,13 +490,15 @@ function DeadLetterCard({
       </div>
       {entry.cause ? <p className="cause" data-cause>{entry.cause}</p> : null}
       <dl className="facts">
-        <dt>MessageId</dt>
+        <dt title="the id of this copy in the DLQ: what npm run dlq -- --id takes">MessageId (DLQ copy)</dt>
         <dd>
           <code>{entry.messageId}</code>{" "}
-          <button className="link" onClick={() => onStory(entry.eventId ?? entry.sourceMessageId ?? entry.messageId)}>
+          <button className="link" onClick={() => onStory(entry.messageId)}>
             story
           </button>
         </dd>
+        <dt title="the id it had in the source queue: what executions show">Source MessageId</dt>
+        <dd data-source-message-id={entry.sourceMessageId ?? ""}>{entry.sourceMessageId ? <code>{entry.sourceMessageId}</code> : "?"}</dd>
         {entry.eventId ? (
           <>
             <dt>Event Id (its body's)</dt>
@@ -564,7 +567,12 @@ function editable(body: string): string {
 
 // --- A message's story ------------------------------------------------------------------------------------------
 
-type StoryReply = MessageStory & { deadLetters: DeadLetterEntry[] };
+type StoryReply = MessageStory & {
+  deadLetters: DeadLetterEntry[];
+  /** Undefined: the console could not look (not the local SQS server; a real Airtable is not read). */
+  inQueue?: QueuedMessage[];
+  inBase?: BaseRecord[];
+};
 
 export function StoryView({ initial, version, onExecution }: { initial: string; version: number; onExecution: (name: string) => void }) {
   const [query, setQuery] = useState(initial);
@@ -604,9 +612,27 @@ export function StoryView({ initial, version, onExecution }: { initial: string; 
               {ended.text}
             </p>
           ) : null}
-          {story.executions.length === 0 && story.deadLetters.length === 0 && story.records.length === 0 ? (
-            <p className="muted">No execution, record or dead letter mentions “{story.query}”.</p>
+          {story.executions.length === 0 && story.deadLetters.length === 0 && story.records.length === 0 && !story.inQueue?.length && !story.inBase?.length ? (
+            <p className="muted" data-ended="none">
+              “{story.query}” is in no execution this console saw, no record
+              {story.inBase === undefined ? " it wrote" : " of the base"}, not in the DLQ
+              {story.inQueue === undefined ? "" : " and not in the queue"}.
+            </p>
           ) : null}
+          {(story.inQueue ?? []).map((message) => (
+            <div key={message.messageId} className="record-card" data-in-queue={message.state}>
+              <strong>In the queue</strong> ({message.state}) as <code>{message.messageId}</code>
+              {message.state === "in flight" ? ": a receive holds it; it is written or dead-lettered, or reappears when its visibility timeout ends." : ": the next execution takes it."}
+            </div>
+          ))}
+          {(story.inBase ?? [])
+            .filter((record) => !story.records.some((known) => known.recordId === record.recordId))
+            .map((record) => (
+              <div key={record.recordId} className="record-card" data-in-base={record.recordId}>
+                <strong>In Airtable: record {record.recordId}</strong> (written by an execution this console did not see)
+                <Fields fields={record.fields} />
+              </div>
+            ))}
           {story.records.map((record) => (
             <div key={record.recordId} className="record-card">
               <strong>Airtable record {record.recordId}</strong> {record.created === false ? "(updated)" : "(created)"}
@@ -658,11 +684,15 @@ export function StoryView({ initial, version, onExecution }: { initial: string; 
 }
 
 /** Where the message ended: its newest record, or a DLQ entry, whichever came last. */
-function storyEnd(story: StoryReply): { kind: "written" | "dead-lettered" | "in-progress"; text: string } | undefined {
+function storyEnd(story: StoryReply): { kind: "written" | "dead-lettered" | "queued" | "in-progress"; text: string } | undefined {
   const letter = story.deadLetters[0];
   const record = story.records[0];
+  const queued = story.inQueue?.[0];
+  const based = story.inBase?.[0];
   if (letter) return { kind: "dead-lettered", text: `Ended in the DLQ: ${letter.errorName ?? "no reason"}: ${letter.cause ?? ""}` };
+  if (queued) return { kind: "queued", text: `In the queue (${queued.state}): not settled yet.` };
   if (record) return { kind: "written", text: `Ended in Airtable: record ${record.recordId} (${record.created === false ? "updated" : "created"})` };
+  if (based) return { kind: "written", text: `In Airtable: record ${based.recordId}` };
   if (story.executions.length > 0) return { kind: "in-progress", text: "Not written and not in the DLQ (yet): see the executions below." };
   return undefined;
 }
