@@ -295,4 +295,100 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await (await story("00000000-0000-4000-8000-000000000000")).locator('[data-ended="none"]').waitFor();
     await page.screenshot({ path: path.join(SHOTS, "6-story-none.png") });
   });
+
+  it("reads at a glance at 1,280 x 800: follows the running state, names whole, edges in from above, labels on them, tables scroll inside", async () => {
+    // Arrange
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(server.url);
+    await live();
+    await tab(/Executions/);
+    pipeline.emulator!.faults.add({ latencyMs: 2500, operation: "write", times: 1 });
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(2));
+
+    // Act
+    const running = pipeline.workflow.execute();
+
+    // Assert: the live view follows the state running now, and it is inside the graph's panel
+    const following = page.locator('.graph-box[data-mode="follow"]:not([data-following=""])');
+    await following.waitFor();
+    await page.waitForFunction(() => {
+      const box = document.querySelector(".graph-box")!;
+      const state = box.getAttribute("data-following");
+      const node = state ? document.querySelector(`.node[data-state="${state}"][data-status="running"]`) : null;
+      if (!node) return false;
+      const outer = box.getBoundingClientRect();
+      const inner = node.getBoundingClientRect();
+      return inner.top >= outer.top && inner.bottom <= outer.bottom && inner.left >= outer.left && inner.right <= outer.right;
+    });
+    await page.screenshot({ path: path.join(SHOTS, "7-following-1280.png") });
+    await running;
+
+    // No state's name is cut
+    const cut = await page.locator(".node-name").evaluateAll((names) => names.filter((name) => name.scrollWidth > name.clientWidth + 1).map((name) => name.textContent));
+    expect(cut).toEqual([]);
+    // Every edge ends on the top side of its target (the End node included), and every label sits on its edge
+    const geometry = await page.evaluate(() => {
+      const box = (element: Element) => {
+        const style = (element as HTMLElement).style;
+        return { x: parseFloat(style.left), y: parseFloat(style.top), width: parseFloat(style.width), height: parseFloat(style.height) };
+      };
+      const targets = new Map<string, ReturnType<typeof box>>();
+      for (const node of Array.from(document.querySelectorAll(".graph [data-state]"))) targets.set(node.getAttribute("data-state")!, box(node));
+      const points = (path: Element) => (path.getAttribute("d") ?? "").split(/[ML]/).filter((part) => part.trim()).map((part) => part.trim().split(/\s+/).map(Number) as [number, number]);
+      const notFromAbove: string[] = [];
+      const offEdge: string[] = [];
+      for (const path of Array.from(document.querySelectorAll("path[data-edge]"))) {
+        const edge = path.getAttribute("data-edge")!;
+        const target = targets.get(edge.split("→")[1]!);
+        const line = points(path);
+        const [x, y] = line.at(-1)!;
+        if (target && (Math.abs(y - target.y) > 2 || x < target.x - 1 || x > target.x + target.width + 1)) notFromAbove.push(edge);
+        const label = document.querySelector(`[data-label-of="${CSS.escape(path.getAttribute("data-edge-id")!)}"]`);
+        if (!label) continue;
+        const at = box(label);
+        const touches = line.slice(1).some(([x2, y2], index) => {
+          const [x1, y1] = line[index]!;
+          const [left, right, top, bottom] = [Math.min(x1, x2), Math.max(x1, x2), Math.min(y1, y2), Math.max(y1, y2)];
+          return right >= at.x - 4 && left <= at.x + at.width + 4 && bottom >= at.y - 4 && top <= at.y + at.height + 4;
+        });
+        if (!touches) offEdge.push(edge);
+      }
+      return { notFromAbove, offEdge };
+    });
+    expect(geometry).toEqual({ notFromAbove: [], offEdge: [] });
+
+    // A click on a state shows it whole in the side panel
+    const longest = definitionToGraph(definition).nodes.filter((node) => !node.compound && node.type !== "Start" && node.type !== "End").sort((a, b) => b.label.length - a.label.length)[0]!;
+    await page.getByRole("button", { name: "whole graph" }).click();
+    const frame = await page.locator(".graph-box").boundingBox();
+    const drawn = await page.locator(".graph-scale").boundingBox();
+    expect(drawn!.width).toBeLessThanOrEqual(frame!.width);
+    expect(drawn!.height).toBeLessThanOrEqual(frame!.height);
+    await page.locator(`[data-state="${longest.id}"]`).click();
+    await page.locator(`[data-selected-state="${longest.id}"] h3`).getByText(longest.label, { exact: true }).waitFor();
+    await page.locator(`[data-state="${longest.id}"]`).evaluate((node) => node.scrollIntoView({ block: "nearest", inline: "nearest" }));
+    expect(await page.locator(`[data-state="${longest.id}"]`).isVisible()).toBe(true);
+
+    // Records: the table scrolls inside itself, never the page, and the searched column is in view
+    for (const width of [1280, 1600]) {
+      await page.setViewportSize({ width, height: 800 });
+      await tab(/Records/);
+      // What the table's last column holds in its first row: the column furthest to the right
+      await page.getByLabel("Search records").fill("");
+      await page.locator("tr[data-record]").first().waitFor();
+      const column = (await page.locator("table.records th").last().textContent())!;
+      const searched = (await page.locator(`tr[data-record] td[data-column="${column}"]`).first().textContent())!;
+      expect(searched).not.toBe("");
+      await page.getByLabel("Search records").fill(searched);
+      const cell = page.locator("td.match").first();
+      await cell.waitFor();
+      await cell.evaluate((element) => element.closest("[data-records-wrap]")!.scrollIntoView({ block: "nearest" }));
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      const wrap = (await page.locator("[data-records-wrap]").boundingBox())!;
+      const found = (await cell.boundingBox())!;
+      expect(found.x).toBeGreaterThanOrEqual(wrap.x);
+      expect(found.x + found.width).toBeLessThanOrEqual(wrap.x + wrap.width + 1);
+      await page.screenshot({ path: path.join(SHOTS, `8-records-${width}.png`) });
+    }
+  });
 });

@@ -1,6 +1,6 @@
 /// <reference lib="dom" />
 /** The console's tabs: executions and their history, the DLQ with its actions, a message's story, records, actions. */
-import { Fragment, useEffect, useMemo, useState } from "react";
+import { Fragment, useEffect, useMemo, useRef, useState } from "react";
 import { type CommandContext, Commands, type Selection } from "../commands";
 import type { DeadLetterEntry, Verdict } from "../dlq-actions";
 import type { HistoryEvent, LiteEvent } from "../events";
@@ -744,12 +744,24 @@ interface RecordRow {
 export function RecordsView({ version, onStory }: { version: number; onStory: (query: string) => void }) {
   const [records, setRecords] = useState<RecordRow[]>([]);
   const [search, setSearch] = useState("");
+  const wrap = useRef<HTMLDivElement>(null);
   useEffect(() => {
     void api<{ records: RecordRow[] }>("/api/records").then(({ data }) => setRecords(data.records));
   }, [version]);
   const needle = search.trim().toLowerCase();
   const shown = needle ? records.filter((record) => JSON.stringify(record).toLowerCase().includes(needle)) : records;
   const columns = [...new Set(records.flatMap((record) => Object.keys(record.fields ?? {})))];
+  const matches = (value: unknown) => needle !== "" && String(value ?? "").toLowerCase().includes(needle);
+  // The column that holds what was searched scrolls into view inside the table (the page itself does not move).
+  useEffect(() => {
+    const element = wrap.current;
+    const cell = element?.querySelector<HTMLElement>("td.match");
+    if (!element || !cell) return;
+    const sticky = element.querySelector<HTMLElement>("th.sticky")?.offsetWidth ?? 0;
+    if (cell.offsetLeft < element.scrollLeft + sticky || cell.offsetLeft + cell.offsetWidth > element.scrollLeft + element.clientWidth) {
+      element.scrollLeft = Math.max(0, cell.offsetLeft - sticky - 16);
+    }
+  }, [needle, shown.length]);
   return (
     <div>
       <p className="muted small">What the pipeline wrote, from its own executions' outputs: reading this spends none of Airtable's request budget.</p>
@@ -759,29 +771,31 @@ export function RecordsView({ version, onStory }: { version: number; onStory: (q
           {shown.length} of {records.length}
         </span>
       </div>
-      <div className="table-wrap">
+      <div className="table-wrap" ref={wrap} data-records-wrap>
         <table className="records" aria-label="Records">
           <thead>
             <tr>
-              <th>Record</th>
+              <th className="sticky">Record</th>
               <th>Write</th>
+              <th>When</th>
               {columns.map((column) => (
                 <th key={column}>{column}</th>
               ))}
-              <th>When</th>
             </tr>
           </thead>
           <tbody>
             {shown.map((record) => (
               <tr key={record.recordId} data-record={record.recordId} onClick={() => record.eventId && onStory(record.eventId)}>
-                <td>
+                <td className={`sticky${matches(record.recordId) ? " match" : ""}`}>
                   <code>{record.recordId}</code>
                 </td>
                 <td>{record.created === false ? "updated" : "created"}</td>
-                {columns.map((column) => (
-                  <td key={column}>{String(record.fields?.[column] ?? "")}</td>
-                ))}
                 <td>{record.at ? formatTime(record.at) : ""}</td>
+                {columns.map((column) => (
+                  <td key={column} className={matches(record.fields?.[column]) ? "match" : undefined} data-column={column}>
+                    {String(record.fields?.[column] ?? "")}
+                  </td>
+                ))}
               </tr>
             ))}
           </tbody>
