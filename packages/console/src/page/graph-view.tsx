@@ -239,7 +239,7 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
     const observer = new ResizeObserver(() => {
       const element = box.current;
       if (!element) return;
-      setWholeScale(Math.min(1, (element.clientWidth - 20) / laid.width, (element.clientHeight - 44) / laid.height));
+      setWholeScale(Math.min(1, (element.clientWidth - 20) / laid.width, (element.clientHeight - 20) / laid.height));
     });
     observer.observe(box.current);
     return () => observer.disconnect();
@@ -305,14 +305,6 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
   const plain = graph.nodes.filter((node) => !node.compound);
   return (
     <div className="graph-frame">
-    <div
-      className="graph-box"
-      ref={box}
-      data-mode={mode}
-      data-following={mode === "follow" ? focus ?? "" : ""}
-      // A person scrolling takes over from following.
-      onWheel={() => setMode((current) => (current === "follow" ? "manual" : current))}
-    >
       <div className="graph-tools" role="group" aria-label="Zoom">
         <button onClick={() => setMode("follow")} className={mode === "follow" ? "active" : ""} data-mode-button="follow" title="Keep the running state in view">
           follow running
@@ -328,115 +320,123 @@ export function GraphView({ graph, statuses, totals, executionDone }: GraphViewP
           +
         </button>
         <span className="muted">
-          {Math.round(scale * 100)}% · drag the scroll bars or the wheel to pan · click a state for its details
+          {Math.round(scale * 100)}% · {mode === "whole" ? "click a state to zoom to it" : "scroll to pan · click a state for its details"}
         </span>
       </div>
-      <div className="graph-scale" style={{ width: laid.width * scale, height: laid.height * scale }}>
-        <div className="graph" style={{ width: laid.width, height: laid.height, transform: `scale(${scale})` }}>
-          {compound.map((node) => {
-            const at = laid.nodes.get(node.id)!;
-            const status = statuses[node.id]?.status ?? "not-run";
-            return (
-              <div
-                key={node.id}
-                className={`compound status-${status}`}
-                data-state={node.id}
-                data-status={status}
-                style={{ left: at.x, top: at.y, width: at.width, height: at.height }}
-                title={node.comment ? `${node.label}: ${node.comment}` : node.label}
-              >
-                <div className="compound-head" onClick={() => choose(node.id)}>
-                  <strong>{node.label}</strong> <span className="muted">{node.type}: each item runs the states inside</span>
-                  <Counters activity={totals[node.id]} />
-                </div>
-              </div>
-            );
-          })}
-          <svg className="edges" width={laid.width} height={laid.height}>
-            <defs>
-              <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
-                <path d="M 0 0 L 10 5 L 0 10 z" className="arrowhead" />
-              </marker>
-              <marker id="arrow-lit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
-                <path d="M 0 0 L 10 5 L 0 10 z" className="arrowhead lit" />
-              </marker>
-            </defs>
-            {graph.edges.map((edge) => {
-              const route = laid.edges.get(edge.id);
-              if (!route) return null;
-              const lit = edgeLit(edge);
+      <div
+        className="graph-box"
+        ref={box}
+        data-mode={mode}
+        data-following={mode === "follow" ? focus ?? "" : ""}
+        // A person scrolling takes over from following.
+        onWheel={() => setMode((current) => (current === "follow" ? "manual" : current))}
+      >
+        <div className="graph-scale" style={{ width: laid.width * scale, height: laid.height * scale }}>
+          <div className="graph" style={{ width: laid.width, height: laid.height, transform: `scale(${scale})` }}>
+            {compound.map((node) => {
+              const at = laid.nodes.get(node.id)!;
+              const status = statuses[node.id]?.status ?? "not-run";
               return (
-                <path
-                  key={edge.id}
-                  data-edge={`${edge.source}→${edge.target}`}
-                  data-edge-id={edge.id}
-                  data-kind={edge.kind}
-                  data-lit={lit}
-                  className={`edge edge-${edge.kind}${lit ? " lit" : ""}`}
-                  d={route.points.map((point, index) => `${index === 0 ? "M" : "L"} ${point.x} ${point.y}`).join(" ")}
-                  markerEnd={`url(#${lit ? "arrow-lit" : "arrow"})`}
-                />
+                <div
+                  key={node.id}
+                  className={`compound status-${status}`}
+                  data-state={node.id}
+                  data-status={status}
+                  style={{ left: at.x, top: at.y, width: at.width, height: at.height }}
+                  title={node.comment ? `${node.label}: ${node.comment}` : node.label}
+                >
+                  <div className="compound-head" onClick={() => choose(node.id)}>
+                    <strong>{node.label}</strong> <span className="muted">{node.type}: each item runs the states inside</span>
+                    <Counters activity={totals[node.id]} />
+                  </div>
+                </div>
               );
             })}
-          </svg>
-          {graph.edges.map((edge) => {
-            const label = laid.edges.get(edge.id)?.label;
-            if (!label || !edge.label) return null;
-            return (
-              <div
-                key={edge.id}
-                className={`edge-label edge-${edge.kind}`}
-                data-label-of={edge.id}
-                style={{ left: label.x, top: label.y, width: label.width, height: label.height }}
-                title={edge.label}
-              >
-                {labelLines(edge.label).map((line, index) => (
-                  <div key={index}>{line}</div>
-                ))}
-              </div>
-            );
-          })}
-          {plain.map((node) => {
-            const at = laid.nodes.get(node.id)!;
-            const status: NodeStatus = node.type === "Start" || node.type === "End" ? (ran(node.id) ? "succeeded" : "not-run") : statuses[node.id]?.status ?? "not-run";
-            const shown = statuses[node.id];
-            return (
-              <div
-                key={node.id}
-                className={`node type-${node.type.toLowerCase()} status-${status}${selected === node.id ? " selected" : ""}`}
-                data-state={node.type === "Start" || node.type === "End" ? undefined : node.id}
-                data-status={status}
-                style={{ left: at.x, top: at.y, width: at.width, height: at.height }}
-                title={node.comment ? `${node.label}: ${node.comment}` : node.label}
-                onClick={() => (node.type === "Start" || node.type === "End" ? undefined : choose(node.id))}
-              >
-                {node.type === "Start" || node.type === "End" ? (
-                  <span>{node.label}</span>
-                ) : (
-                  <>
-                    <div className="node-name">{node.label}</div>
-                    <div className="node-kind">
-                      {node.calls ?? node.type}
-                      {shown && shown.retried > 0 ? <span className="badge retry"> ↻ {shown.retried} retried here</span> : null}
-                      {shown && shown.errors > 0 ? <span className="badge retry"> ⚠ {shown.errors} {shown.errors === 1 ? "error" : "errors"} here</span> : null}
-                    </div>
-                    {node.retry.map((rule, index) => (
-                      <div key={index} className="node-retry" title={`Retry on ${rule.errors.join(", ")}: ${rule.text}`} data-retry={rule.errors.join(",")}>
-                        {retryLine(rule)}
+            <svg className="edges" width={laid.width} height={laid.height}>
+              <defs>
+                <marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                  <path d="M 0 0 L 10 5 L 0 10 z" className="arrowhead" />
+                </marker>
+                <marker id="arrow-lit" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse">
+                  <path d="M 0 0 L 10 5 L 0 10 z" className="arrowhead lit" />
+                </marker>
+              </defs>
+              {graph.edges.map((edge) => {
+                const route = laid.edges.get(edge.id);
+                if (!route) return null;
+                const lit = edgeLit(edge);
+                return (
+                  <path
+                    key={edge.id}
+                    data-edge={`${edge.source}→${edge.target}`}
+                    data-edge-id={edge.id}
+                    data-kind={edge.kind}
+                    data-lit={lit}
+                    className={`edge edge-${edge.kind}${lit ? " lit" : ""}`}
+                    d={route.points.map((point, index) => `${index === 0 ? "M" : "L"} ${point.x} ${point.y}`).join(" ")}
+                    markerEnd={`url(#${lit ? "arrow-lit" : "arrow"})`}
+                  />
+                );
+              })}
+            </svg>
+            {graph.edges.map((edge) => {
+              const label = laid.edges.get(edge.id)?.label;
+              if (!label || !edge.label) return null;
+              return (
+                <div
+                  key={edge.id}
+                  className={`edge-label edge-${edge.kind}`}
+                  data-label-of={edge.id}
+                  style={{ left: label.x, top: label.y, width: label.width, height: label.height }}
+                  title={edge.label}
+                >
+                  {labelLines(edge.label).map((line, index) => (
+                    <div key={index}>{line}</div>
+                  ))}
+                </div>
+              );
+            })}
+            {plain.map((node) => {
+              const at = laid.nodes.get(node.id)!;
+              const status: NodeStatus = node.type === "Start" || node.type === "End" ? (ran(node.id) ? "succeeded" : "not-run") : statuses[node.id]?.status ?? "not-run";
+              const shown = statuses[node.id];
+              return (
+                <div
+                  key={node.id}
+                  className={`node type-${node.type.toLowerCase()} status-${status}${selected === node.id ? " selected" : ""}`}
+                  data-state={node.type === "Start" || node.type === "End" ? undefined : node.id}
+                  data-status={status}
+                  style={{ left: at.x, top: at.y, width: at.width, height: at.height }}
+                  title={node.comment ? `${node.label}: ${node.comment}` : node.label}
+                  onClick={() => (node.type === "Start" || node.type === "End" ? undefined : choose(node.id))}
+                >
+                  {node.type === "Start" || node.type === "End" ? (
+                    <span>{node.label}</span>
+                  ) : (
+                    <>
+                      <div className="node-name">{node.label}</div>
+                      <div className="node-kind">
+                        {node.calls ?? node.type}
+                        {shown && shown.retried > 0 ? <span className="badge retry"> ↻ {shown.retried} retried here</span> : null}
+                        {shown && shown.errors > 0 ? <span className="badge retry"> ⚠ {shown.errors} {shown.errors === 1 ? "error" : "errors"} here</span> : null}
                       </div>
-                    ))}
-                    <Counters activity={totals[node.id]} />
-                  </>
-                )}
-              </div>
-            );
-          })}
+                      {node.retry.map((rule, index) => (
+                        <div key={index} className="node-retry" title={`Retry on ${rule.errors.join(", ")}: ${rule.text}`} data-retry={rule.errors.join(",")}>
+                          {retryLine(rule)}
+                        </div>
+                      ))}
+                      <Counters activity={totals[node.id]} />
+                    </>
+                  )}
+                </div>
+              );
+            })}
+          </div>
         </div>
       </div>
-    </div>
-    {selected && byId.get(selected) ? (
-      <StateDetails node={byId.get(selected)!} shown={statuses[selected]} total={totals[selected]} onClose={() => setSelected(undefined)} />
-    ) : null}
+      {selected && byId.get(selected) ? (
+        <StateDetails node={byId.get(selected)!} shown={statuses[selected]} total={totals[selected]} onClose={() => setSelected(undefined)} />
+      ) : null}
     </div>
   );
 }
