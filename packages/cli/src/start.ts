@@ -8,6 +8,7 @@ import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
 import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
+import { localWhereabouts } from "@fundraise-sync/local/whereabouts";
 import { releaseExecutionMessages } from "@fundraise-sync/local/release";
 import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
 import { watchInterrupts } from "@fundraise-sync/core/interrupt";
@@ -129,6 +130,7 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
     return await startPipelineConsole({
       pipeline,
       deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
+      whereabouts: localWhereabouts(pipeline),
       definition,
       port,
       dir: fromRoot(historyDir),
@@ -336,6 +338,8 @@ export async function main(argv: string[]): Promise<number> {
     const abort = async (what: string) => {
       stopProgress();
       console.log(`\n${what} again: aborting the execution in flight`);
+      // The console lists it as interrupted, with when and how, at the next start.
+      webConsole?.history.interrupt(`aborted: ${what} twice stopped npm start while it ran`);
       try {
         // Bounded: an abort must not hang on a server that stopped answering.
         const released = await Promise.race([

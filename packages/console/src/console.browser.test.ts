@@ -6,12 +6,13 @@ import { SendMessageCommand } from "@aws-sdk/client-sqs";
 import { ErrorName, MAX_EVENT_BYTES, SqsEventBus, sampleDonation, sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { listDeadLetters } from "@fundraise-sync/local/dead-letters";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
+import { localWhereabouts } from "@fundraise-sync/local/whereabouts";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { donationRecords } from "@fundraise-sync/local/testing";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { stateActivity } from "./events";
-import type { AslDefinition } from "./graph";
+import { type AslDefinition, definitionToGraph } from "./graph";
 import { startPipelineConsole } from "./index";
 import { retryingStates, waitingStates } from "./test-support";
 
@@ -39,7 +40,8 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   const invalidBody = JSON.stringify({ Id: "not-a-guid", DonationAmount: -5 });
   const queues = () => ({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter });
 
-  const startConsole = () => startPipelineConsole({ pipeline, deadLetters: localDeadLetterActions(queues()), definition, port: 0, dir, pollMs: 200 });
+  const startConsole = () =>
+    startPipelineConsole({ pipeline, deadLetters: localDeadLetterActions(queues()), whereabouts: localWhereabouts(pipeline), definition, port: 0, dir, pollMs: 200 });
 
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });
@@ -228,5 +230,165 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
     await page.locator("tr[data-record]").first().waitFor();
     expect(await page.locator("tr[data-record]").count()).toBe(donationRecords(pipeline).length);
     await page.screenshot({ path: path.join(SHOTS, "5-records.png") });
+  });
+
+  it("marks a caught error on the state that raised it and the Catch edge it took, not the Maps around it", async () => {
+    // Arrange: one invalid message alone, so its receive returns exactly one message
+    await tab(/Executions/);
+    await pipeline.sqs.send(new SendMessageCommand({ QueueUrl: pipeline.queueUrls.source, MessageBody: invalidBody }));
+
+    // Act
+    const summary = await pipeline.workflow.execute();
+    const name = summary.executionArn.split(":").pop()!;
+
+    // Assert
+    await page.locator(`tr[data-execution="${name}"][data-status="SUCCEEDED"]`).waitFor();
+    await page.locator(`[data-shown-execution="${name}"]`).waitFor();
+    const caught = (await server.history.events(name))!.find((event) => event.type === "StateCaught")!;
+    const graph = definitionToGraph(definition);
+    const maps: string[] = [];
+    for (let parent = graph.nodes.find((node) => node.id === caught.state)!.parent; parent; parent = graph.nodes.find((node) => node.id === parent)!.parent) maps.push(parent);
+    expect(maps.length).toBeGreaterThanOrEqual(2);
+    await page.locator(`[data-state="${caught.state}"][data-status="failed"]`).waitFor();
+    for (const map of maps) expect(await page.locator(`[data-state="${map}"]`).getAttribute("data-status")).toBe("succeeded");
+    expect(await page.locator('[data-state][data-status="failed"]').evaluateAll((nodes) => nodes.map((node) => node.getAttribute("data-state")))).toEqual([caught.state]);
+    // Of the state's Catch edges, only the one taken is lit
+    const catches = graph.edges.filter((edge) => edge.kind === "catch" && edge.source === caught.state);
+    expect(catches.length).toBeGreaterThan(1);
+    for (const edge of catches) {
+      const lit = edge.target === caught.caught!.next;
+      expect(await page.locator(`path[data-edge="${edge.source}→${edge.target}"]`).getAttribute("data-lit"), edge.target).toBe(String(lit));
+    }
+  });
+
+  it("tells one donation's story by its DLQ copy's id or its source id, finds one waiting in the queue, and says when none", async () => {
+    // Arrange: the invalid message of the previous test is in the DLQ; its execution knew it by its source MessageId
+    const story = async (query: string) => {
+      await tab(/Message story/);
+      await page.getByLabel("Event Id or SQS MessageId").fill(query);
+      await page.getByRole("button", { name: "Find" }).click();
+      await page.locator(`[data-story="${query}"]`).waitFor();
+      return page.locator(`[data-story="${query}"]`);
+    };
+    await tab(/Dead letters/);
+    const card = page.locator(`li.letter[data-error-name="${ErrorName.InvalidDonationEvent}"]`).last();
+    const dlqId = (await card.getAttribute("data-message-id"))!;
+    const sourceId = (await card.locator("[data-source-message-id]").getAttribute("data-source-message-id"))!;
+    expect(sourceId).not.toBe("");
+    expect(sourceId).not.toBe(dlqId);
+    const executions = server.history.list().filter((entry) => entry.messageIds.includes(sourceId)).map((entry) => entry.name);
+    expect(executions.length).toBeGreaterThan(0);
+
+    // Act + Assert: by either id, the same execution and the same end
+    for (const query of [dlqId, sourceId]) {
+      const shown = await story(query);
+      await shown.locator('[data-ended="dead-lettered"]').waitFor();
+      for (const name of executions) await shown.getByRole("button", { name: name.slice(0, 8) }).waitFor();
+    }
+
+    // A donation published and not drained yet: waiting in the queue
+    const waiting = sampleDonation();
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish([waiting]);
+    await (await story(waiting.Id)).locator('[data-in-queue="waiting"]').waitFor();
+
+    // An id nothing knows
+    await (await story("00000000-0000-4000-8000-000000000000")).locator('[data-ended="none"]').waitFor();
+    await page.screenshot({ path: path.join(SHOTS, "6-story-none.png") });
+  });
+
+  it("reads at a glance at 1,280 x 800: follows the running state, names whole, edges in from above, labels on them, tables scroll inside", async () => {
+    // Arrange
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(server.url);
+    await live();
+    await tab(/Executions/);
+    pipeline.emulator!.faults.add({ latencyMs: 2500, operation: "write", times: 1 });
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish(sampleDonations(2));
+
+    // Act
+    const running = pipeline.workflow.execute();
+
+    // Assert: the live view follows the state running now, and it is inside the graph's panel
+    const following = page.locator('.graph-box[data-mode="follow"]:not([data-following=""])');
+    await following.waitFor();
+    await page.waitForFunction(() => {
+      const box = document.querySelector(".graph-box")!;
+      const state = box.getAttribute("data-following");
+      const node = state ? document.querySelector(`.node[data-state="${state}"][data-status="running"]`) : null;
+      if (!node) return false;
+      const outer = box.getBoundingClientRect();
+      const inner = node.getBoundingClientRect();
+      return inner.top >= outer.top && inner.bottom <= outer.bottom && inner.left >= outer.left && inner.right <= outer.right;
+    });
+    await page.screenshot({ path: path.join(SHOTS, "7-following-1280.png") });
+    await running;
+
+    // No state's name is cut
+    const cut = await page.locator(".node-name").evaluateAll((names) => names.filter((name) => name.scrollWidth > name.clientWidth + 1).map((name) => name.textContent));
+    expect(cut).toEqual([]);
+    // Every edge ends on the top side of its target (the End node included), and every label sits on its edge
+    const geometry = await page.evaluate(() => {
+      const box = (element: Element) => {
+        const style = (element as HTMLElement).style;
+        return { x: parseFloat(style.left), y: parseFloat(style.top), width: parseFloat(style.width), height: parseFloat(style.height) };
+      };
+      const targets = new Map<string, ReturnType<typeof box>>();
+      for (const node of Array.from(document.querySelectorAll(".graph [data-state]"))) targets.set(node.getAttribute("data-state")!, box(node));
+      const points = (path: Element) => (path.getAttribute("d") ?? "").split(/[ML]/).filter((part) => part.trim()).map((part) => part.trim().split(/\s+/).map(Number) as [number, number]);
+      const notFromAbove: string[] = [];
+      const offEdge: string[] = [];
+      for (const path of Array.from(document.querySelectorAll("path[data-edge]"))) {
+        const edge = path.getAttribute("data-edge")!;
+        const target = targets.get(edge.split("→")[1]!);
+        const line = points(path);
+        const [x, y] = line.at(-1)!;
+        if (target && (Math.abs(y - target.y) > 2 || x < target.x - 1 || x > target.x + target.width + 1)) notFromAbove.push(edge);
+        const label = document.querySelector(`[data-label-of="${CSS.escape(path.getAttribute("data-edge-id")!)}"]`);
+        if (!label) continue;
+        const at = box(label);
+        const touches = line.slice(1).some(([x2, y2], index) => {
+          const [x1, y1] = line[index]!;
+          const [left, right, top, bottom] = [Math.min(x1, x2), Math.max(x1, x2), Math.min(y1, y2), Math.max(y1, y2)];
+          return right >= at.x - 4 && left <= at.x + at.width + 4 && bottom >= at.y - 4 && top <= at.y + at.height + 4;
+        });
+        if (!touches) offEdge.push(edge);
+      }
+      return { notFromAbove, offEdge };
+    });
+    expect(geometry).toEqual({ notFromAbove: [], offEdge: [] });
+
+    // A click on a state shows it whole in the side panel
+    const longest = definitionToGraph(definition).nodes.filter((node) => !node.compound && node.type !== "Start" && node.type !== "End").sort((a, b) => b.label.length - a.label.length)[0]!;
+    await page.getByRole("button", { name: "whole graph" }).click();
+    const frame = await page.locator(".graph-box").boundingBox();
+    const drawn = await page.locator(".graph-scale").boundingBox();
+    expect(drawn!.width).toBeLessThanOrEqual(frame!.width);
+    expect(drawn!.height).toBeLessThanOrEqual(frame!.height);
+    await page.locator(`[data-state="${longest.id}"]`).click();
+    await page.locator(`[data-selected-state="${longest.id}"] h3`).getByText(longest.label, { exact: true }).waitFor();
+    await page.locator(`[data-state="${longest.id}"]`).evaluate((node) => node.scrollIntoView({ block: "nearest", inline: "nearest" }));
+    expect(await page.locator(`[data-state="${longest.id}"]`).isVisible()).toBe(true);
+
+    // Records: the table scrolls inside itself, never the page, and the searched column is in view
+    for (const width of [1280, 1600]) {
+      await page.setViewportSize({ width, height: 800 });
+      await tab(/Records/);
+      // What the table's last column holds in its first row: the column furthest to the right
+      await page.getByLabel("Search records").fill("");
+      await page.locator("tr[data-record]").first().waitFor();
+      const column = (await page.locator("table.records th").last().textContent())!;
+      const searched = (await page.locator(`tr[data-record] td[data-column="${column}"]`).first().textContent())!;
+      expect(searched).not.toBe("");
+      await page.getByLabel("Search records").fill(searched);
+      const cell = page.locator("td.match").first();
+      await cell.waitFor();
+      await cell.evaluate((element) => element.closest("[data-records-wrap]")!.scrollIntoView({ block: "nearest" }));
+      expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth)).toBe(true);
+      const wrap = (await page.locator("[data-records-wrap]").boundingBox())!;
+      const found = (await cell.boundingBox())!;
+      expect(found.x).toBeGreaterThanOrEqual(wrap.x);
+      expect(found.x + found.width).toBeLessThanOrEqual(wrap.x + wrap.width + 1);
+      await page.screenshot({ path: path.join(SHOTS, `8-records-${width}.png`) });
+    }
   });
 });

@@ -207,16 +207,23 @@ function parsedBody(body: string | undefined): Record<string, unknown> | undefin
 
 /** What one state did in one execution: the graph colours its node from this. */
 export interface StateActivity {
-  /** `running` while any entry of it is in flight; else `failed` if any entry failed (caught or not); else `succeeded`. */
-  status: "running" | "succeeded" | "failed";
+  /**
+   * `running` while any entry of it is in flight; else `failed` if any entry failed (caught or not); else
+   * `interrupted` if the execution was stopped (aborted, or npm start ended) while an entry was in it; else `succeeded`.
+   */
+  status: "running" | "succeeded" | "failed" | "interrupted";
   entered: number;
   /** Entries in it right now (for a state inside a Map: messages). */
   inNow: number;
   passed: number;
   failed: number;
   retried: number;
+  /** Entries cut off in it: the execution was stopped while they ran. */
+  interrupted: number;
   /** Errors reported in its output without failing (see {@link HistoryEvent.reported}). */
   errors: number;
+  /** The Catch edges taken from it: entries caught, by the state the catcher goes `Next` to. */
+  caughtTo: Record<string, number>;
 }
 
 /**
@@ -231,14 +238,19 @@ export class ActivityCounter {
    */
   readonly #open = new Map<string, { state: string; scope: string; failed: boolean; caught: boolean }[]>();
 
-  apply(event: Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported">, scope = ""): void {
-    if (/^Execution(Succeeded|Failed|Aborted|Timeout)$/.test(event.type)) {
-      this.end(scope);
+  apply(event: Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported" | "caught">, scope = ""): void {
+    if (/^Execution(Succeeded|Failed|Aborted|Timeout|TimedOut)$/.test(event.type)) {
+      this.end(scope, event.type === "ExecutionSucceeded" ? "succeeded" : event.type === "ExecutionAborted" ? "interrupted" : "failed");
       return;
     }
     if (!event.state || !event.type.startsWith("State")) return;
     const item = event.messageIds?.length === 1 ? event.messageIds[0] : "";
-    const key = `${scope}|${event.state}|${event.index ?? ""}|${item}`;
+    const base = `${scope}|${event.state}|${event.index ?? ""}|`;
+    let key = `${base}${item}`;
+    // A state whose input holds no message but whose output does (a receive: it entered with none and exits with
+    // the one it received) pairs its exit with the entry that had none: else that entry stays open and is counted
+    // failed at the end, and a Map around a caught error turns red.
+    if (event.type !== "StateEntered" && item !== "" && !this.#open.has(key) && this.#open.has(base)) key = base;
     const state = this.#of(event.state);
     const entries = this.#open.get(key) ?? [];
     switch (event.type) {
@@ -262,6 +274,7 @@ export class ActivityCounter {
       case "StateCaught": {
         const entry = entries.find((candidate) => candidate.failed && !candidate.caught);
         if (entry) entry.caught = true;
+        if (event.caught?.next) state.caughtTo[event.caught.next] = (state.caughtTo[event.caught.next] ?? 0) + 1;
         break;
       }
       case "StateExited": {
@@ -282,14 +295,21 @@ export class ActivityCounter {
     this.#refresh(state);
   }
 
-  /** The execution `scope` ended: whatever is still in flight in it did not exit, so it failed. */
-  end(scope = ""): void {
+  /**
+   * The execution `scope` ended: whatever is still in flight in it did not exit. It failed there if the execution
+   * failed or timed out, and was cut off if it was aborted or npm start stopped (`interrupted`); an execution that
+   * succeeded failed nowhere, so an entry whose exit was not paired (which should not happen) counts as passed rather
+   * than painting a state red.
+   */
+  end(scope = "", how: "succeeded" | "failed" | "interrupted" = "failed"): void {
     for (const [key, entries] of this.#open) {
       if (!entries[0] || entries[0].scope !== scope) continue;
       this.#open.delete(key);
       const state = this.#of(entries[0].state);
       state.inNow -= entries.length;
-      state.failed += entries.length;
+      if (how === "succeeded") state.passed += entries.length;
+      else if (how === "interrupted") state.interrupted += entries.length;
+      else state.failed += entries.length;
       this.#refresh(state);
     }
   }
@@ -299,11 +319,11 @@ export class ActivityCounter {
   }
 
   #of(name: string): StateActivity {
-    return (this.#activity[name] ??= { status: "running", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, errors: 0 });
+    return (this.#activity[name] ??= { status: "running", entered: 0, inNow: 0, passed: 0, failed: 0, retried: 0, interrupted: 0, errors: 0, caughtTo: {} });
   }
 
   #refresh(state: StateActivity): void {
-    state.status = state.inNow > 0 ? "running" : state.failed > 0 ? "failed" : "succeeded";
+    state.status = state.inNow > 0 ? "running" : state.failed > 0 ? "failed" : state.interrupted > 0 ? "interrupted" : "succeeded";
   }
 }
 
@@ -313,8 +333,13 @@ export class ActivityCounter {
  * @example
  * stateActivity(events)["Validate"]; // { status: "failed", entered: 10, passed: 9, failed: 1, retried: 0, inNow: 0 }
  */
-export function stateActivity(events: readonly Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported">[]): Record<string, StateActivity> {
+export function stateActivity(
+  events: readonly Pick<HistoryEvent, "type" | "state" | "index" | "messageIds" | "reported" | "caught">[],
+  /** The execution was interrupted: its history stops without an end, and what was in flight was cut off. */
+  interrupted = false,
+): Record<string, StateActivity> {
   const counter = new ActivityCounter();
   for (const event of events) counter.apply(event);
+  if (interrupted) counter.end("", "interrupted");
   return counter.snapshot();
 }

@@ -6,7 +6,7 @@
  * (each execution's full events, appended as they come) and `actions.ndjson` (what was done from the console).
  */
 import { EventEmitter } from "node:events";
-import { createWriteStream, type WriteStream } from "node:fs";
+import { appendFileSync, closeSync, openSync, writeSync } from "node:fs";
 import { appendFile, mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { DrainSummary, WorkflowObserver } from "@fundraise-sync/local/workflow";
@@ -44,6 +44,8 @@ export interface ExecutionEntry {
   eventIds: string[];
   records: FoundRecord[];
   error?: { name: string; cause: string };
+  /** INTERRUPTED: how it ended (with `endedAt`, when): aborted by a second Ctrl-C, or npm start stopped under it. */
+  interruption?: string;
 }
 
 /** Something done from the console (or on its behalf), with the CLI command that does the same. */
@@ -76,7 +78,8 @@ interface Live {
   bodies: Map<string, string>;
   /** state|message of entries caught and not yet exited. */
   caught: Set<string>;
-  file?: WriteStream;
+  /** Its events file, written synchronously: what a kill leaves on disk is every event seen. */
+  fd?: number;
 }
 
 /** Events: `execution` (entry), `event` (executionName, LiteEvent), `activity` (), `action` (ActionEntry). */
@@ -108,52 +111,55 @@ export class History extends EventEmitter {
 
   /** An observer for `LocalWorkflow.observe`. */
   observer(): WorkflowObserver {
-    return { event: (arn, raw) => this.record(arn, raw), finished: (summary) => this.finish(summary) };
+    return { event: (arn, raw, soFar) => this.record(arn, raw, soFar), finished: (summary) => this.finish(summary) };
   }
 
-  /** Adds one raw event of the execution `executionArn`. */
-  record(executionArn: string, raw: unknown): void {
+  /**
+   * Adds one raw event of the execution `executionArn`, with its summary counted so far (`soFar`): a running
+   * execution's row counts as it goes, and a kill leaves its counts on disk.
+   */
+  record(executionArn: string, raw: unknown, soFar?: DrainSummary): void {
     const name = nameOf(executionArn);
     let live = this.#live.get(name);
     if (!live) {
-      const entry: ExecutionEntry = {
-        executionArn,
-        name,
-        status: "RUNNING",
-        startedAt: Date.now(),
-        idle: true,
-        eventCount: 0,
-        retried: 0,
-        messageIds: [],
-        eventIds: [],
-        records: [],
-      };
-      live = { entry, events: [], bodies: new Map(), caught: new Set() };
-      if (this.#dir) live.file = createWriteStream(this.#eventsFile(name), { flags: "a" });
+      live = newLive(executionArn, Date.now());
+      if (this.#dir) live.fd = openSync(this.#eventsFile(name), "a");
       this.#live.set(name, live);
-      this.#entries.set(name, entry);
-      this.#persistEntry(entry);
+      this.#entries.set(name, live.entry);
+      this.#persistEntry(live.entry);
     }
     const event = normalizeEvent(raw, live.events.length + 1);
-    this.#mentions(live, event);
-    live.events.push(event);
-    live.entry.eventCount = live.events.length;
-    if (event.type === "ExecutionStarted") live.entry.startedAt = event.at;
-    if (event.type === "StateRetried" || event.reported) live.entry.retried++;
-    // Busy once it holds a message (a Map iteration alone says nothing: the receivers run one even on an empty queue).
-    if (event.messageIds?.length) live.entry.idle = false;
-    if (event.type === "StateExited") {
-      for (const record of recordsIn(event.output, live.bodies)) {
-        if (!live.entry.records.some((known) => known.recordId === record.recordId && known.eventId === record.eventId)) {
-          live.entry.records.push({ ...record, at: event.at } as FoundRecord);
-        }
-      }
-    }
-    live.file?.write(`${JSON.stringify(event)}\n`);
+    absorb(live, event);
+    if (live.fd !== undefined) writeSync(live.fd, `${JSON.stringify(event)}\n`);
     this.#activity.apply(event, name);
     this.emit("event", name, lite(event));
-    if (event.type === "ExecutionStarted" || event.type === "MapIterationStarted" || event.type === "StateRetried" || event.reported) {
+    const counted = soFar ? countsChanged(live.entry.summary, soFar) : false;
+    if (soFar) live.entry.summary = { ...soFar, received: live.entry.messageIds.length };
+    if (counted) this.#persistEntry(live.entry);
+    if (counted || event.type === "ExecutionStarted" || event.type === "MapIterationStarted" || event.type === "StateRetried" || event.reported) {
       this.emit("execution", live.entry);
+    }
+  }
+
+  /**
+   * npm start is leaving while executions run (a second Ctrl-C aborts them): each is INTERRUPTED, saying `how`, and
+   * written to disk before this returns, so that it is listed as such at the next start. Synchronous: the process
+   * exits right after.
+   */
+  interrupt(how: string): void {
+    const at = Date.now();
+    for (const [name, live] of this.#live) {
+      const entry = live.entry;
+      Object.assign(entry, { status: "INTERRUPTED", endedAt: at, interruption: how, idle: false });
+      if (live.fd !== undefined) closeSync(live.fd);
+      this.#live.delete(name);
+      this.#activity.end(name, "interrupted");
+      if (this.#dir) {
+        // Now, before the process leaves; and again after the writes already queued, so that it is the last line.
+        appendFileSync(path.join(this.#dir, "executions.ndjson"), `${JSON.stringify(light(entry))}\n`);
+        this.#persistEntry(entry);
+      }
+      this.emit("execution", entry);
     }
   }
 
@@ -162,7 +168,8 @@ export class History extends EventEmitter {
     const name = nameOf(summary.executionArn);
     const live = this.#live.get(name);
     const entry = live?.entry ?? this.#entries.get(name);
-    if (!entry) return;
+    // Unknown, or already listed as interrupted (npm start is leaving): its end is not this summary's to tell.
+    if (!entry || entry.status === "INTERRUPTED") return;
     entry.status = summary.status;
     entry.summary = summary;
     entry.endedAt = entry.startedAt + summary.durationMs;
@@ -171,7 +178,7 @@ export class History extends EventEmitter {
     if (summary.error) entry.error = summary.error;
     this.#activity.end(name);
     if (live) {
-      live.file?.end();
+      if (live.fd !== undefined) closeSync(live.fd);
       this.#live.delete(name);
       this.#cache.set(name, live.events);
       this.#trimCache();
@@ -200,17 +207,7 @@ export class History extends EventEmitter {
     if (cached) return cached;
     if (!this.#dir) return [];
     await this.#writes;
-    const text = await readFile(this.#eventsFile(name), "utf8").catch(() => "");
-    const events = text
-      .split("\n")
-      .filter((line) => line.trim() !== "")
-      .flatMap((line) => {
-        try {
-          return [JSON.parse(line) as HistoryEvent];
-        } catch {
-          return []; // a line cut short by a crash
-        }
-      });
+    const events = (await readLines(this.#eventsFile(name))) as HistoryEvent[];
     this.#cache.set(name, events);
     this.#trimCache();
     return events;
@@ -242,13 +239,14 @@ export class History extends EventEmitter {
   }
 
   /**
-   * What the history knows about one message, found by its event `Id` or an SQS `MessageId`: the executions that saw
-   * it with the events about it, its Airtable writes and the console's actions on it.
+   * What the history knows about one message, found by its event `Id` or an SQS `MessageId` (and `also` ids of the same
+   * message): the executions that saw it with the events about it, its Airtable writes and the console's actions on it.
    */
-  async story(query: string): Promise<MessageStory> {
+  async story(query: string, also: { messageIds?: string[]; eventIds?: string[] } = {}): Promise<MessageStory> {
     const q = query.trim();
-    const messageIds = new Set<string>([q]);
-    const eventIds = new Set<string>([q.toLowerCase()]);
+    // `also`: ids known to be the same message (a DLQ copy's source MessageId and body's event Id, say).
+    const messageIds = new Set<string>([q, ...(also.messageIds ?? [])]);
+    const eventIds = new Set<string>([q.toLowerCase(), ...(also.eventIds ?? []).map((id) => id.toLowerCase())]);
     // A MessageId leads to its event Id, and that to every delivery of it (a redrive is a new message); an action on
     // it (a resend of an edited body, say) joins the ids it acted on.
     for (let round = 0; round < 2; round++) {
@@ -296,21 +294,11 @@ export class History extends EventEmitter {
   }
 
   async close(): Promise<void> {
-    for (const live of this.#live.values()) live.file?.end();
     await this.#writes;
-  }
-
-  #mentions(live: Live, event: HistoryEvent): void {
-    annotate(event);
-    // After a Catch, the exit's output holds the caught error (its ResultPath): that error was a failure, not a report.
-    const item = `${event.state}|${event.messageIds?.length === 1 ? event.messageIds[0] : ""}`;
-    if (event.type === "StateCaught") live.caught.add(item);
-    if (event.type === "StateExited" && live.caught.delete(item)) delete event.reported;
-    if (event.type === "MapIterationStarted" || event.type === "StateEntered") {
-      for (const message of messagesIn(event.input)) if (message.eventId) live.bodies.set(message.eventId, message.body);
+    for (const live of this.#live.values()) {
+      if (live.fd !== undefined) closeSync(live.fd);
+      live.fd = undefined;
     }
-    for (const id of event.messageIds ?? []) if (!live.entry.messageIds.includes(id)) live.entry.messageIds.push(id);
-    for (const id of event.eventIds ?? []) if (!live.entry.eventIds.includes(id)) live.entry.eventIds.push(id);
   }
 
   async #load(): Promise<void> {
@@ -321,17 +309,51 @@ export class History extends EventEmitter {
       const entry = line as ExecutionEntry;
       if (entry?.name) this.#entries.set(entry.name, entry);
     }
+    // Running when npm start went away: rebuilt from the events it left (every one was written as it came), so the
+    // list counts what it did, Records has what it wrote and a story finds its messages.
     for (const entry of this.#entries.values()) {
-      if (entry.status === "RUNNING") entry.status = "INTERRUPTED";
+      if (entry.status === "RUNNING" || entry.status === "INTERRUPTED") await this.#rebuild(entry);
     }
     this.#actions.push(...((await readLines(path.join(this.#dir, "actions.ndjson"))) as ActionEntry[]));
     // One line per execution from here on: the file does not grow with every change.
     await this.#rewriteEntries();
   }
 
+  /** An interrupted execution's entry, from its events file: its messages, records, counts, when and how it ended. */
+  async #rebuild(entry: ExecutionEntry): Promise<void> {
+    const events = (await readLines(this.#eventsFile(entry.name))) as HistoryEvent[];
+    const live = newLive(entry.executionArn, entry.startedAt);
+    for (const event of events) absorb(live, event);
+    const last = events.at(-1)?.at ?? entry.startedAt;
+    const how =
+      entry.interruption ?? `npm start stopped while it ran (killed, or it crashed): its last event was at ${new Date(last).toISOString()}`;
+    const counts = entry.summary ?? emptyCounts(entry.executionArn);
+    Object.assign(entry, {
+      ...live.entry,
+      status: "INTERRUPTED",
+      idle: false,
+      endedAt: entry.endedAt ?? last,
+      interruption: how,
+      summary: {
+        ...counts,
+        status: "FAILED",
+        received: live.entry.messageIds.length,
+        // What it wrote is in its events even if the last count did not reach the disk.
+        written: Math.max(counts.written, live.entry.records.length),
+        stateTransitions: events.filter((event) => event.type === "StateEntered" || event.type === "StateRetried").length,
+        durationMs: (entry.endedAt ?? last) - entry.startedAt,
+        error: { name: "Interrupted", cause: how },
+      },
+      error: { name: "Interrupted", cause: how },
+    } satisfies Partial<ExecutionEntry>);
+    this.#cache.set(entry.name, events);
+    this.#trimCache();
+  }
+
   #persistEntry(entry: ExecutionEntry): void {
     if (!this.#dir) return;
-    const line = `${JSON.stringify(entry)}\n`;
+    // A running execution's line leaves out its (growing) lists: a restart rebuilds them from its events file.
+    const line = `${JSON.stringify(entry.status === "RUNNING" || entry.status === "INTERRUPTED" ? light(entry) : entry)}\n`;
     void this.#queue(() => appendFile(path.join(this.#dir!, "executions.ndjson"), line));
   }
 
@@ -381,6 +403,79 @@ export interface MessageStory {
   executions: { name: string; status: ExecutionStatus; startedAt: number; events: LiteEvent[] }[];
   records: (FoundRecord & { executionName: string })[];
   actions: ActionEntry[];
+}
+
+function newLive(executionArn: string, startedAt: number): Live {
+  const entry: ExecutionEntry = {
+    executionArn,
+    name: nameOf(executionArn),
+    status: "RUNNING",
+    startedAt,
+    idle: true,
+    eventCount: 0,
+    retried: 0,
+    messageIds: [],
+    eventIds: [],
+    records: [],
+  };
+  return { entry, events: [], bodies: new Map(), caught: new Set() };
+}
+
+/** Adds one normalized event to a live execution: what it mentions, its records, its counters. */
+function absorb(live: Live, event: HistoryEvent): void {
+  annotate(event);
+  // After a Catch, the exit's output holds the caught error (its ResultPath): that error was a failure, not a report.
+  const item = `${event.state}|${event.messageIds?.length === 1 ? event.messageIds[0] : ""}`;
+  if (event.type === "StateCaught") live.caught.add(item);
+  if (event.type === "StateExited" && live.caught.delete(item)) delete event.reported;
+  if (event.type === "MapIterationStarted" || event.type === "StateEntered") {
+    for (const message of messagesIn(event.input)) if (message.eventId) live.bodies.set(message.eventId, message.body);
+  }
+  const entry = live.entry;
+  for (const id of event.messageIds ?? []) if (!entry.messageIds.includes(id)) entry.messageIds.push(id);
+  for (const id of event.eventIds ?? []) if (!entry.eventIds.includes(id)) entry.eventIds.push(id);
+  live.events.push(event);
+  entry.eventCount = live.events.length;
+  if (event.type === "ExecutionStarted") entry.startedAt = event.at;
+  if (event.type === "StateRetried" || event.reported) entry.retried++;
+  // Busy once it holds a message (a Map iteration alone says nothing: the receivers run one even on an empty queue).
+  if (event.messageIds?.length) entry.idle = false;
+  if (event.type === "StateExited") {
+    for (const record of recordsIn(event.output, live.bodies)) {
+      if (!entry.records.some((known) => known.recordId === record.recordId && known.eventId === record.eventId)) {
+        entry.records.push({ ...record, at: event.at } as FoundRecord);
+      }
+    }
+  }
+}
+
+/** A running execution's entry without its lists (rebuilt from its events file if it never finishes). */
+function light(entry: ExecutionEntry): ExecutionEntry {
+  return { ...entry, messageIds: [], eventIds: [], records: [] };
+}
+
+/** The counts a person reads in the list changed (not only the transitions, which change with every state). */
+function countsChanged(before: DrainSummary | undefined, after: DrainSummary): boolean {
+  if (!before) return true;
+  return (["written", "updated", "copiesInBatch", "deadLettered", "leftInQueue", "held", "retried"] as const).some((key) => before[key] !== after[key]);
+}
+
+function emptyCounts(executionArn: string): DrainSummary {
+  return {
+    executionArn,
+    status: "FAILED",
+    continued: false,
+    received: 0,
+    written: 0,
+    updated: 0,
+    copiesInBatch: 0,
+    deadLettered: 0,
+    leftInQueue: 0,
+    held: 0,
+    retried: 0,
+    stateTransitions: 0,
+    durationMs: 0,
+  };
 }
 
 function mentions(event: HistoryEvent, messageIds: Set<string>, eventIds: Set<string>): boolean {

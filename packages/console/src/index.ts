@@ -9,6 +9,7 @@ import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
 import type { CommandContext } from "./commands";
 import type { DeadLetterActions } from "./dlq-actions";
 import type { AslDefinition } from "./graph";
+import type { Whereabouts } from "./whereabouts";
 import { History } from "./history";
 import { readQueueDepths } from "./queues";
 import { CONSOLE_DEFAULTS, type ConsoleServer, startConsole } from "./server";
@@ -23,6 +24,8 @@ export interface PipelineConsoleOptions {
   pipeline: Pick<LocalPipeline, "workflow" | "sqs" | "queueUrls">;
   /** The DLQ's actions on the pipeline's queues (`localDeadLetterActions` from `@fundraise-sync/local`). */
   deadLetters: DeadLetterActions;
+  /** Where a donation is now, for Message story (`localWhereabouts` from `@fundraise-sync/local`). */
+  whereabouts?: Whereabouts;
   /** The synthesized definition the pipeline executes. */
   definition: unknown;
   /** Default {@link CONSOLE_DEFAULTS.port}; 0 picks a free one. */
@@ -51,6 +54,7 @@ export async function startPipelineConsole(options: PipelineConsoleOptions): Pro
       definition: options.definition as AslDefinition,
       queueDepths: () => readQueueDepths(pipeline.sqs, pipeline.queueUrls),
       deadLetters: options.deadLetters,
+      ...(options.whereabouts ? { whereabouts: options.whereabouts } : {}),
       ...(options.commands ? { commands: options.commands } : {}),
       ...(options.pollMs ? { pollMs: options.pollMs } : {}),
     });

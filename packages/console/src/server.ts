@@ -13,6 +13,7 @@ import { eventIdOf, lite } from "./events";
 import { type AslDefinition, definitionToGraph, type StateGraph } from "./graph";
 import type { History } from "./history";
 import type { QueueDepths } from "./queues";
+import type { BaseRecord, QueuedMessage, Whereabouts } from "./whereabouts";
 
 export interface ConsoleOptions {
   /** 0 picks a free port. */
@@ -23,6 +24,8 @@ export interface ConsoleOptions {
   /** Reads both queues' depths without touching a message. */
   queueDepths: () => Promise<QueueDepths>;
   deadLetters: DeadLetterActions;
+  /** Where a donation is now (queue, base), for a story no execution tells; without it a story reads the history only. */
+  whereabouts?: Whereabouts;
   /** Flags the printed CLI commands need to reach this pipeline. */
   commands?: CommandContext;
   /** How often queue depths are read (ms). */
@@ -220,16 +223,25 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     if (method === "GET" && pathname === "/api/story") {
       const q = url.searchParams.get("q")?.trim() ?? "";
       if (q === "") throw new HttpError(400, "give an event Id or an SQS MessageId: ?q=…");
-      const story = await history.story(q);
+      // A DLQ copy's MessageId, its source MessageId or its body's event Id: all the same message.
+      const isLetter = (entry: DeadLetterEntry, ids: Set<string>, eventIds: Set<string>) =>
+        ids.has(entry.messageId) ||
+        (entry.sourceMessageId !== undefined && ids.has(entry.sourceMessageId)) ||
+        (entry.eventId !== undefined && eventIds.has(entry.eventId));
+      const seeds = deadLetters.filter((entry) => isLetter(entry, new Set([q]), new Set([q.toLowerCase()])));
+      const story = await history.story(q, {
+        messageIds: seeds.flatMap((entry) => [entry.messageId, ...(entry.sourceMessageId ? [entry.sourceMessageId] : [])]),
+        eventIds: seeds.flatMap((entry) => (entry.eventId ? [entry.eventId] : [])),
+      });
       const ids = new Set([q, ...story.messageIds]);
       const eventIds = new Set([q.toLowerCase(), ...story.eventIds]);
-      const inDeadLetterQueue = deadLetters.filter(
-        (entry) =>
-          ids.has(entry.messageId) ||
-          (entry.sourceMessageId !== undefined && ids.has(entry.sourceMessageId)) ||
-          (entry.eventId !== undefined && eventIds.has(entry.eventId)),
-      );
-      return sendJson(res, 200, { ...story, deadLetters: inDeadLetterQueue });
+      const inDeadLetterQueue = deadLetters.filter((entry) => isLetter(entry, ids, eventIds));
+      const ask = <T>(look: Promise<T[] | undefined> | undefined) => (look ?? Promise.resolve(undefined)).catch(() => undefined);
+      const [inQueue, inBase] = await Promise.all([
+        ask<QueuedMessage>(options.whereabouts?.inQueue({ messageIds: [...ids], eventIds: [...eventIds] })),
+        ask<BaseRecord>(options.whereabouts?.inBase([...eventIds])),
+      ]);
+      return sendJson(res, 200, { ...story, deadLetters: inDeadLetterQueue, inQueue, inBase });
     }
     const events = /^\/api\/executions\/([^/]+)\/events$/.exec(pathname);
     if (method === "GET" && events) {

@@ -63,7 +63,8 @@ export interface LocalWorkflowOptions {
 export interface WorkflowObserver {
   /** An execution exists from now on (RUNNING): scheduled, requested with {@link LocalWorkflow.requestStart}, or a continuation. */
   started?(execution: StartedExecution): void;
-  event?(executionArn: string, event: unknown): void;
+  /** `soFar`: the execution's summary counted up to this event (its status and `received` are known at the end only). */
+  event?(executionArn: string, event: unknown, soFar: DrainSummary): void;
   /** It ended, with its status as Step Functions names it: after its last event. */
   stopped?(executionArn: string, status: Exclude<ExecutionStatus, "RUNNING">): void;
   finished?(summary: DrainSummary): void;
@@ -249,24 +250,16 @@ export class LocalWorkflow {
         },
       },
     );
-    const summary: DrainSummary = {
-      executionArn,
-      status: "SUCCEEDED",
-      continued: false,
-      received: 0,
-      written: 0,
-      updated: 0,
-      copiesInBatch: 0,
-      deadLettered: 0,
-      leftInQueue: 0,
-      held: 0,
-      retried: 0,
-      stateTransitions: 0,
-      durationMs: 0,
-    };
+    const summary = emptySummary(executionArn);
     this.#aborts.set(executionArn, execution.abort);
-    const events = tap(execution.eventLogs as AsyncIterable<EventLog>, (event) => this.#notify((o) => o.event?.(executionArn, event)));
-    const counting = countEvents(events, summary);
+    // Counted before observers hear of it: each observer gets the counts so far with the event.
+    const counting = (async () => {
+      for await (const event of execution.eventLogs as AsyncIterable<EventLog>) {
+        countEvent(event, summary);
+        const soFar = { ...summary };
+        this.#notify((o) => o.event?.(executionArn, event, soFar));
+      }
+    })();
     let ended: Exclude<ExecutionStatus, "RUNNING"> = "SUCCEEDED";
     try {
       const output = (await execution.result) as { received?: number } | undefined;
@@ -496,62 +489,76 @@ async function callSqs(call: () => Promise<{ $metadata?: unknown }>): Promise<un
   }
 }
 
-/** Passes each event to `seen` as it goes by: the event log can be iterated only once. */
-async function* tap<T>(events: AsyncIterable<T>, seen: (event: T) => void): AsyncIterable<T> {
-  for await (const event of events) {
-    seen(event);
-    yield event;
-  }
-}
-
 /** The part of aws-local-stepfunctions' event log that the summary reads (the package does not export the type). */
-interface EventLog {
+export interface EventLog {
   type: string;
   state?: { name: string; output?: unknown };
 }
 
-async function countEvents(events: AsyncIterable<EventLog>, summary: DrainSummary): Promise<void> {
-  for await (const event of events) {
-    if (event.type === "StateEntered") {
-      summary.stateTransitions++;
-      if (event.state?.name === StateName.AnotherDrainIsRunning) summary.status = "SKIPPED";
-    }
-    if (event.type === "StateRetried") {
-      summary.retried++;
-      summary.stateTransitions++;
-    }
-    if (event.type !== "StateExited" || !event.state) continue;
-    const output = event.state.output as { round?: Round; deleted?: { failed?: string[] } } | undefined;
-    switch (event.state.name) {
-      case StateName.WriteToAirtable: {
-        const round = output?.round;
-        if (!round) break;
-        if (round.retryAt !== null) {
-          summary.retried++; // the round waits (WaitForAirtable) and writes what is left
-          break;
-        }
-        for (const { outcome } of round.written) {
-          if (outcome === "copy") summary.copiesInBatch++;
-          else summary.written++;
-          if (outcome === "updated") summary.updated++;
-        }
-        summary.leftInQueue += round.release.length;
-        summary.held = round.held?.pending.length ?? 0;
-        summary.airtableFailingSince = round.circuit?.failingSince ?? undefined;
+/** A summary with nothing counted yet. */
+export function emptySummary(executionArn: string): DrainSummary {
+  return {
+    executionArn,
+    status: "SUCCEEDED",
+    continued: false,
+    received: 0,
+    written: 0,
+    updated: 0,
+    copiesInBatch: 0,
+    deadLettered: 0,
+    leftInQueue: 0,
+    held: 0,
+    retried: 0,
+    stateTransitions: 0,
+    durationMs: 0,
+  };
+}
+
+/**
+ * Counts one event of an execution's log into its summary: what the summary says at the end, and what an execution
+ * did so far (the console counts an interrupted one this way from the events it kept). `received` is not counted here: it is
+ * the drain's own count, in its output at the end.
+ */
+export function countEvent(event: EventLog, summary: DrainSummary): void {
+  if (event.type === "StateEntered") {
+    summary.stateTransitions++;
+    if (event.state?.name === StateName.AnotherDrainIsRunning) summary.status = "SKIPPED";
+  }
+  if (event.type === "StateRetried") {
+    summary.retried++;
+    summary.stateTransitions++;
+  }
+  if (event.type !== "StateExited" || !event.state) return;
+  const output = event.state.output as { round?: Round; deleted?: { failed?: string[] } } | undefined;
+  switch (event.state.name) {
+    case StateName.WriteToAirtable: {
+      const round = output?.round;
+      if (!round) break;
+      if (round.retryAt !== null) {
+        summary.retried++; // the round waits (WaitForAirtable) and writes what is left
         break;
       }
-      case StateName.DeleteWrittenMessages:
-        summary.leftInQueue += output?.deleted?.failed?.length ?? 0;
-        break;
-      case StateName.InvalidMessageDeadLettered:
-      case StateName.DeleteUnwritableMessage:
-        summary.deadLettered++;
-        break;
-      case StateName.KeepInvalidMessageQueued:
-      case StateName.KeepUnvalidatedMessageQueued:
-      case StateName.KeepUnwritableMessageQueued:
-        summary.leftInQueue++;
-        break;
+      for (const { outcome } of round.written) {
+        if (outcome === "copy") summary.copiesInBatch++;
+        else summary.written++;
+        if (outcome === "updated") summary.updated++;
+      }
+      summary.leftInQueue += round.release.length;
+      summary.held = round.held?.pending.length ?? 0;
+      summary.airtableFailingSince = round.circuit?.failingSince ?? undefined;
+      break;
     }
+    case StateName.DeleteWrittenMessages:
+      summary.leftInQueue += output?.deleted?.failed?.length ?? 0;
+      break;
+    case StateName.InvalidMessageDeadLettered:
+    case StateName.DeleteUnwritableMessage:
+      summary.deadLettered++;
+      break;
+    case StateName.KeepInvalidMessageQueued:
+    case StateName.KeepUnvalidatedMessageQueued:
+    case StateName.KeepUnwritableMessageQueued:
+      summary.leftInQueue++;
+      break;
   }
 }

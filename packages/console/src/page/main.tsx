@@ -33,7 +33,7 @@ function App() {
       </div>
     );
   }
-  const statuses = stateActivity(eventsOf(state, shown?.name));
+  const statuses = stateActivity(eventsOf(state, shown?.name), shown?.status === "INTERRUPTED");
   const openStory = (query: string) => {
     setStoryQuery(query);
     setTab("story");
@@ -169,6 +169,7 @@ function Legend() {
       <span className="swatch status-running">running</span>
       <span className="swatch status-succeeded">succeeded</span>
       <span className="swatch status-failed">failed (caught or not)</span>
+      <span className="swatch status-interrupted">interrupted</span>
       <span className="swatch status-not-run">not run</span>
       <span className="muted">counters since the console started: ▶ in it now · ✓ passed · ✗ failed · ↻ retries</span>
     </div>

@@ -1,10 +1,11 @@
 /// <reference lib="dom" />
 /** The console's tabs: executions and their history, the DLQ with its actions, a message's story, records, actions. */
-import { Fragment, useEffect, useMemo, useState } from "react";
+import { Fragment, useEffect, useMemo, useRef, useState } from "react";
 import { type CommandContext, Commands, type Selection } from "../commands";
 import type { DeadLetterEntry, Verdict } from "../dlq-actions";
 import type { HistoryEvent, LiteEvent } from "../events";
 import type { ActionEntry, ExecutionEntry, MessageStory } from "../history";
+import type { BaseRecord, QueuedMessage } from "../whereabouts";
 import { api } from "./store";
 
 export const formatTime = (ms: number) => new Date(ms).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
@@ -55,8 +56,9 @@ export function ExecutionsView({ executions, selected, onSelect }: { executions:
                   tabIndex={0}
                   onKeyDown={(event) => (event.key === "Enter" ? onSelect(entry.name) : undefined)}
                 >
-                  <td>
+                  <td title={entry.interruption}>
                     <span className={`pill status-${entry.status}`}>{entry.status}</span>
+                    {entry.status === "INTERRUPTED" && entry.endedAt ? <div className="small muted">at {formatTime(entry.endedAt)}</div> : null}
                   </td>
                   <td>{formatTime(entry.startedAt)}</td>
                   <td>{entry.endedAt ? seconds(entry.endedAt - entry.startedAt) : "running"}</td>
@@ -126,7 +128,13 @@ export function ExecutionDetail({ entry, events, onStory }: { entry: ExecutionEn
       <h3>
         Execution <code title={entry.executionArn}>{entry.name}</code>
       </h3>
-      {entry.error ? (
+      {entry.status === "INTERRUPTED" ? (
+        <p className="warn-box" data-interruption>
+          Interrupted{entry.endedAt ? ` at ${formatTime(entry.endedAt)}` : ""}: {entry.interruption ?? "npm start stopped while it ran"}. What it
+          did before is below; messages it held reappear in the queue after their visibility timeout (or at once after a
+          second Ctrl-C) and the next execution takes them.
+        </p>
+      ) : entry.error ? (
         <p className="error">
           {entry.error.name}: {readable(entry.error.cause)}
         </p>
@@ -482,13 +490,15 @@ function DeadLetterCard({
       </div>
       {entry.cause ? <p className="cause" data-cause>{entry.cause}</p> : null}
       <dl className="facts">
-        <dt>MessageId</dt>
+        <dt title="the id of this copy in the DLQ: what npm run dlq -- --id takes">MessageId (DLQ copy)</dt>
         <dd>
           <code>{entry.messageId}</code>{" "}
-          <button className="link" onClick={() => onStory(entry.eventId ?? entry.sourceMessageId ?? entry.messageId)}>
+          <button className="link" onClick={() => onStory(entry.messageId)}>
             story
           </button>
         </dd>
+        <dt title="the id it had in the source queue: what executions show">Source MessageId</dt>
+        <dd data-source-message-id={entry.sourceMessageId ?? ""}>{entry.sourceMessageId ? <code>{entry.sourceMessageId}</code> : "?"}</dd>
         {entry.eventId ? (
           <>
             <dt>Event Id (its body's)</dt>
@@ -557,7 +567,12 @@ function editable(body: string): string {
 
 // --- A message's story ------------------------------------------------------------------------------------------
 
-type StoryReply = MessageStory & { deadLetters: DeadLetterEntry[] };
+type StoryReply = MessageStory & {
+  deadLetters: DeadLetterEntry[];
+  /** Undefined: the console could not look (not the local SQS server; a real Airtable is not read). */
+  inQueue?: QueuedMessage[];
+  inBase?: BaseRecord[];
+};
 
 export function StoryView({ initial, version, onExecution }: { initial: string; version: number; onExecution: (name: string) => void }) {
   const [query, setQuery] = useState(initial);
@@ -597,9 +612,27 @@ export function StoryView({ initial, version, onExecution }: { initial: string; 
               {ended.text}
             </p>
           ) : null}
-          {story.executions.length === 0 && story.deadLetters.length === 0 && story.records.length === 0 ? (
-            <p className="muted">No execution, record or dead letter mentions “{story.query}”.</p>
+          {story.executions.length === 0 && story.deadLetters.length === 0 && story.records.length === 0 && !story.inQueue?.length && !story.inBase?.length ? (
+            <p className="muted" data-ended="none">
+              “{story.query}” is in no execution this console saw, no record
+              {story.inBase === undefined ? " it wrote" : " of the base"}, not in the DLQ
+              {story.inQueue === undefined ? "" : " and not in the queue"}.
+            </p>
           ) : null}
+          {(story.inQueue ?? []).map((message) => (
+            <div key={message.messageId} className="record-card" data-in-queue={message.state}>
+              <strong>In the queue</strong> ({message.state}) as <code>{message.messageId}</code>
+              {message.state === "in flight" ? ": a receive holds it; it is written or dead-lettered, or reappears when its visibility timeout ends." : ": the next execution takes it."}
+            </div>
+          ))}
+          {(story.inBase ?? [])
+            .filter((record) => !story.records.some((known) => known.recordId === record.recordId))
+            .map((record) => (
+              <div key={record.recordId} className="record-card" data-in-base={record.recordId}>
+                <strong>In Airtable: record {record.recordId}</strong> (written by an execution this console did not see)
+                <Fields fields={record.fields} />
+              </div>
+            ))}
           {story.records.map((record) => (
             <div key={record.recordId} className="record-card">
               <strong>Airtable record {record.recordId}</strong> {record.created === false ? "(updated)" : "(created)"}
@@ -651,11 +684,15 @@ export function StoryView({ initial, version, onExecution }: { initial: string; 
 }
 
 /** Where the message ended: its newest record, or a DLQ entry, whichever came last. */
-function storyEnd(story: StoryReply): { kind: "written" | "dead-lettered" | "in-progress"; text: string } | undefined {
+function storyEnd(story: StoryReply): { kind: "written" | "dead-lettered" | "queued" | "in-progress"; text: string } | undefined {
   const letter = story.deadLetters[0];
   const record = story.records[0];
+  const queued = story.inQueue?.[0];
+  const based = story.inBase?.[0];
   if (letter) return { kind: "dead-lettered", text: `Ended in the DLQ: ${letter.errorName ?? "no reason"}: ${letter.cause ?? ""}` };
+  if (queued) return { kind: "queued", text: `In the queue (${queued.state}): not settled yet.` };
   if (record) return { kind: "written", text: `Ended in Airtable: record ${record.recordId} (${record.created === false ? "updated" : "created"})` };
+  if (based) return { kind: "written", text: `In Airtable: record ${based.recordId}` };
   if (story.executions.length > 0) return { kind: "in-progress", text: "Not written and not in the DLQ (yet): see the executions below." };
   return undefined;
 }
@@ -707,12 +744,24 @@ interface RecordRow {
 export function RecordsView({ version, onStory }: { version: number; onStory: (query: string) => void }) {
   const [records, setRecords] = useState<RecordRow[]>([]);
   const [search, setSearch] = useState("");
+  const wrap = useRef<HTMLDivElement>(null);
   useEffect(() => {
     void api<{ records: RecordRow[] }>("/api/records").then(({ data }) => setRecords(data.records));
   }, [version]);
   const needle = search.trim().toLowerCase();
   const shown = needle ? records.filter((record) => JSON.stringify(record).toLowerCase().includes(needle)) : records;
   const columns = [...new Set(records.flatMap((record) => Object.keys(record.fields ?? {})))];
+  const matches = (value: unknown) => needle !== "" && String(value ?? "").toLowerCase().includes(needle);
+  // The column that holds what was searched scrolls into view inside the table (the page itself does not move).
+  useEffect(() => {
+    const element = wrap.current;
+    const cell = element?.querySelector<HTMLElement>("td.match");
+    if (!element || !cell) return;
+    const sticky = element.querySelector<HTMLElement>("th.sticky")?.offsetWidth ?? 0;
+    if (cell.offsetLeft < element.scrollLeft + sticky || cell.offsetLeft + cell.offsetWidth > element.scrollLeft + element.clientWidth) {
+      element.scrollLeft = Math.max(0, cell.offsetLeft - sticky - 16);
+    }
+  }, [needle, shown.length]);
   return (
     <div>
       <p className="muted small">What the pipeline wrote, from its own executions' outputs: reading this spends none of Airtable's request budget.</p>
@@ -722,29 +771,31 @@ export function RecordsView({ version, onStory }: { version: number; onStory: (q
           {shown.length} of {records.length}
         </span>
       </div>
-      <div className="table-wrap">
+      <div className="table-wrap" ref={wrap} data-records-wrap>
         <table className="records" aria-label="Records">
           <thead>
             <tr>
-              <th>Record</th>
+              <th className="sticky">Record</th>
               <th>Write</th>
+              <th>When</th>
               {columns.map((column) => (
                 <th key={column}>{column}</th>
               ))}
-              <th>When</th>
             </tr>
           </thead>
           <tbody>
             {shown.map((record) => (
               <tr key={record.recordId} data-record={record.recordId} onClick={() => record.eventId && onStory(record.eventId)}>
-                <td>
+                <td className={`sticky${matches(record.recordId) ? " match" : ""}`}>
                   <code>{record.recordId}</code>
                 </td>
                 <td>{record.created === false ? "updated" : "created"}</td>
-                {columns.map((column) => (
-                  <td key={column}>{String(record.fields?.[column] ?? "")}</td>
-                ))}
                 <td>{record.at ? formatTime(record.at) : ""}</td>
+                {columns.map((column) => (
+                  <td key={column} className={matches(record.fields?.[column]) ? "match" : undefined} data-column={column}>
+                    {String(record.fields?.[column] ?? "")}
+                  </td>
+                ))}
               </tr>
             ))}
           </tbody>
