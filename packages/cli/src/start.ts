@@ -9,6 +9,7 @@ import type { LocalPipeline } from "@fundraise-sync/local/pipeline";
 import type { DrainSummary } from "@fundraise-sync/local/workflow";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
 import { localWhereabouts } from "@fundraise-sync/local/whereabouts";
+import { watchLocalAlarms } from "@fundraise-sync/local/alarms";
 import { releaseExecutionMessages } from "@fundraise-sync/local/release";
 import { failureLine, idleLine, isIdle, progressLine, seconds, summaryLine, timestamp } from "./format";
 import { watchInterrupts } from "@fundraise-sync/core/interrupt";
@@ -131,6 +132,7 @@ async function startWebConsole(pipeline: LocalPipeline, definition: unknown, por
       pipeline,
       deadLetters: localDeadLetterActions({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter }),
       whereabouts: localWhereabouts(pipeline),
+      alarms: watchLocalAlarms(pipeline).read,
       definition,
       port,
       dir: fromRoot(historyDir),

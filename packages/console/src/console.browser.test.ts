@@ -7,6 +7,7 @@ import { ErrorName, MAX_EVENT_BYTES, SqsEventBus, sampleDonation, sampleDonation
 import { listDeadLetters } from "@fundraise-sync/local/dead-letters";
 import { localDeadLetterActions } from "@fundraise-sync/local/dead-letter-actions";
 import { localWhereabouts } from "@fundraise-sync/local/whereabouts";
+import { watchLocalAlarms } from "@fundraise-sync/local/alarms";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { donationRecords } from "@fundraise-sync/local/testing";
 import { type Browser, type Page, chromium } from "playwright-core";
@@ -41,7 +42,16 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
   const queues = () => ({ sqs: pipeline.sqs, sourceUrl: pipeline.queueUrls.source, deadLetterUrl: pipeline.queueUrls.deadLetter });
 
   const startConsole = () =>
-    startPipelineConsole({ pipeline, deadLetters: localDeadLetterActions(queues()), whereabouts: localWhereabouts(pipeline), definition, port: 0, dir, pollMs: 200 });
+    startPipelineConsole({
+      pipeline,
+      deadLetters: localDeadLetterActions(queues()),
+      whereabouts: localWhereabouts(pipeline),
+      alarms: watchLocalAlarms(pipeline).read,
+      definition,
+      port: 0,
+      dir,
+      pollMs: 200,
+    });
 
   beforeAll(async () => {
     await mkdir(SHOTS, { recursive: true });
@@ -390,5 +400,31 @@ describe.skipIf(!haveChromium)("the console in Chromium", () => {
       expect(found.x + found.width).toBeLessThanOrEqual(wrap.x + wrap.width + 1);
       await page.screenshot({ path: path.join(SHOTS, `8-records-${width}.png`) });
     }
+  });
+
+  it("says in its header that Airtable is failing (before the alarm fires), and stops saying it once Airtable answers", async () => {
+    // Arrange: every write fails; one donation, held by the execution after its attempts
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(server.url);
+    await live();
+    const outage = pipeline.emulator!.faults.add({ status: 503, operation: "write" });
+    await new SqsEventBus(pipeline.sqs, pipeline.queueUrls.source).publish([sampleDonation()]);
+    const held = await pipeline.workflow.execute();
+    expect(held.held).toBe(1);
+
+    // Act / Assert: the warning, named for the alarm it leads to
+    const failing = page.locator('[data-alarm="AirtableFailingAlarm"]');
+    await failing.waitFor();
+    expect(await failing.getAttribute("data-state")).toBe("OK");
+    expect(await failing.textContent()).toMatch(/^Airtable failing for 0 min \(since \d\d:\d\d:\d\d UTC, \d+ attempts? in a row\): retrying; alarm at 15 min$/);
+    await page.screenshot({ path: path.join(SHOTS, "9-airtable-failing-1280.png") });
+
+    // Act: Airtable answers again; the continuation writes the held donation
+    pipeline.emulator!.faults.remove(outage.id);
+    const healed = await pipeline.workflow.execute();
+
+    // Assert
+    expect(healed.written).toBe(1);
+    await failing.waitFor({ state: "detached" });
   });
 });

@@ -12,10 +12,10 @@ import type { AslDefinition } from "./graph";
 import type { Whereabouts } from "./whereabouts";
 import { History } from "./history";
 import { readQueueDepths } from "./queues";
-import { CONSOLE_DEFAULTS, type ConsoleServer, startConsole } from "./server";
+import { CONSOLE_DEFAULTS, type ConsoleAlarm, type ConsoleServer, startConsole } from "./server";
 
 export { CONSOLE_DEFAULTS, startConsole } from "./server";
-export type { ConsoleOptions, ConsoleServer } from "./server";
+export type { ConsoleAlarm, ConsoleOptions, ConsoleServer } from "./server";
 export type { DeadLetterActions } from "./dlq-actions";
 export { definitionToGraph } from "./graph";
 export { History } from "./history";
@@ -34,6 +34,8 @@ export interface PipelineConsoleOptions {
   dir?: string;
   commands?: CommandContext;
   pollMs?: number;
+  /** The stack's alarms as the local runtime computes them (`watchLocalAlarms` from `@fundraise-sync/local`). */
+  alarms?: () => Promise<ConsoleAlarm[]>;
 }
 
 /** The console's history folder, relative to the repository root. */
@@ -57,6 +59,7 @@ export async function startPipelineConsole(options: PipelineConsoleOptions): Pro
       ...(options.whereabouts ? { whereabouts: options.whereabouts } : {}),
       ...(options.commands ? { commands: options.commands } : {}),
       ...(options.pollMs ? { pollMs: options.pollMs } : {}),
+      ...(options.alarms ? { alarms: options.alarms } : {}),
     });
     return {
       ...server,

@@ -23,6 +23,8 @@ export interface ConsoleOptions {
   definition: AslDefinition;
   /** Reads both queues' depths without touching a message. */
   queueDepths: () => Promise<QueueDepths>;
+  /** The stack's alarms as the local runtime computes them (read with the queues); none shown when absent. */
+  alarms?: () => Promise<ConsoleAlarm[]>;
   deadLetters: DeadLetterActions;
   /** Where a donation is now (queue, base), for a story no execution tells; without it a story reads the history only. */
   whereabouts?: Whereabouts;
@@ -32,6 +34,13 @@ export interface ConsoleOptions {
   pollMs?: number;
   /** A page bundle built beforehand (tests share one); built at start otherwise. */
   page?: PageBundle;
+}
+
+/** One of the stack's alarms, as the header shows it (the same names as on AWS, e.g. `AirtableFailingAlarm`). */
+export interface ConsoleAlarm {
+  name: string;
+  state: "OK" | "ALARM";
+  reason: string;
 }
 
 export const CONSOLE_DEFAULTS = { host: "127.0.0.1", port: 9326, pollMs: 1000 } as const;
@@ -75,6 +84,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
 
   let queues: QueueDepths | undefined;
   let queueError: string | undefined;
+  let alarms: ConsoleAlarm[] = [];
   let deadLetters: DeadLetterEntry[] = [];
   let deadLetterError: string | undefined;
   let dlqTotal = -1;
@@ -119,10 +129,12 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     try {
       queues = await options.queueDepths();
       queueError = undefined;
+      // An alarm that cannot be read keeps its last state: the queues' line already says what is unreachable.
+      if (options.alarms) alarms = await options.alarms().catch(() => alarms);
     } catch (error) {
       queueError = (error as Error).message;
     }
-    push("queues", { queues, error: queueError, rate: drainRate() });
+    push("queues", { queues, error: queueError, rate: drainRate(), alarms });
     // A send or a delete changes the DLQ's total; a list only moves messages between visible and in flight.
     const total = queues ? queues.deadLetter.visible + queues.deadLetter.inFlight + queues.deadLetter.delayed : dlqTotal;
     if (total !== dlqTotal) {
@@ -162,6 +174,7 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     activity: history.activity(),
     queues,
     queueError,
+    alarms,
     rate: drainRate(),
     deadLetters,
     deadLetterError,

@@ -1,4 +1,7 @@
+import { GetQueueAttributesCommand } from "@aws-sdk/client-sqs";
 import type { AirtableCircuit } from "@fundraise-sync/core/write-round";
+import { StateName } from "../../../stacks/drain-definition";
+import type { LocalPipeline } from "./pipeline";
 
 /**
  * The stack's alarms that a person needs locally too, computed from the signals the local runtime has: the writer's
@@ -53,4 +56,42 @@ export async function oldestMessageAgeMs(sqsEndpoint: string, queueName: string,
     .map((message) => message.sentTimestamp)
     .filter((timestamp): timestamp is number => typeof timestamp === "number");
   return sent.length === 0 ? undefined : now - Math.min(...sent);
+}
+
+/** `DeadLetteredDonationsAlarm`: a donation waits in the DLQ. */
+export function deadLetteredDonationsAlarm(count: number): LocalAlarm {
+  const name = "DeadLetteredDonationsAlarm";
+  return count > 0
+    ? { name, state: "ALARM", reason: `${count} donation(s) in the DLQ: read their reason, fix, redrive` }
+    : { name, state: "OK", reason: "the DLQ is empty" };
+}
+
+/**
+ * The local pipeline's alarms, as the console's header shows them: watches the executions for the writer's circuit
+ * (the last WriteToAirtable's answer) and reads the queues when asked.
+ */
+export function watchLocalAlarms(pipeline: Pick<LocalPipeline, "workflow" | "sqs" | "sqsEndpoint" | "queueUrls">): {
+  read(): Promise<LocalAlarm[]>;
+  stop(): void;
+} {
+  let circuit: AirtableCircuit | undefined;
+  const stop = pipeline.workflow.observe({
+    event(_executionArn, event) {
+      const { type, state } = event as { type: string; state?: { name: string; output?: { round?: { circuit?: AirtableCircuit } } } };
+      if (type === "StateExited" && state?.name === StateName.WriteToAirtable && state.output?.round?.circuit) circuit = state.output.round.circuit;
+    },
+  });
+  const queueName = (url: string) => decodeURIComponent(url.split("/").pop() ?? "");
+  return {
+    stop,
+    async read() {
+      const [age, deadLettered] = await Promise.all([
+        oldestMessageAgeMs(pipeline.sqsEndpoint, queueName(pipeline.queueUrls.source)),
+        pipeline.sqs
+          .send(new GetQueueAttributesCommand({ QueueUrl: pipeline.queueUrls.deadLetter, AttributeNames: ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"] }))
+          .then(({ Attributes = {} }) => Number(Attributes.ApproximateNumberOfMessages ?? 0) + Number(Attributes.ApproximateNumberOfMessagesNotVisible ?? 0)),
+      ]);
+      return [airtableFailingAlarm(circuit), oldestDonationAlarm(age), deadLetteredDonationsAlarm(deadLettered)];
+    },
+  };
 }

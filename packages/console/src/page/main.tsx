@@ -141,10 +141,40 @@ function Header({ state }: { state: ConsoleState }) {
           <span className="muted">{snapshot?.queueError ? `queues unreachable: ${snapshot.queueError}` : "reading queues…"}</span>
         )}
       </div>
+      <Alarms alarms={snapshot?.alarms ?? []} />
       <span className={`connection ${state.connection}`} title="Updates arrive by themselves: no need to reload">
         {state.connection === "live" ? "● live" : state.connection === "connecting" ? "○ connecting" : "○ reconnecting…"}
       </span>
     </header>
+  );
+}
+
+/**
+ * The stack's alarms, named as on AWS: a red chip for each in ALARM, an amber one while Airtable fails but the alarm
+ * has not fired yet, nothing more when all is well (one quiet "alarms OK" chip whose title lists them).
+ */
+function Alarms({ alarms }: { alarms: { name: string; state: "OK" | "ALARM"; reason: string }[] }) {
+  if (alarms.length === 0) return null;
+  const firing = alarms.filter((alarm) => alarm.state === "ALARM");
+  const warming = alarms.filter((alarm) => alarm.state === "OK" && alarm.name === "AirtableFailingAlarm" && alarm.reason.startsWith("Airtable failing"));
+  return (
+    <div className="alarms" aria-label="Alarms">
+      {firing.map((alarm) => (
+        <span key={alarm.name} className="chip alarm" data-alarm={alarm.name} data-state="ALARM" title={alarm.reason}>
+          ⚠ {alarm.name}: {alarm.reason}
+        </span>
+      ))}
+      {warming.map((alarm) => (
+        <span key={alarm.name} className="chip warning" data-alarm={alarm.name} data-state="OK" title={alarm.reason}>
+          {alarm.reason}
+        </span>
+      ))}
+      {firing.length === 0 && warming.length === 0 && (
+        <span className="chip muted" data-state="OK" title={alarms.map((alarm) => `${alarm.name}: ${alarm.reason}`).join("\n")}>
+          alarms OK
+        </span>
+      )}
+    </div>
   );
 }
 

@@ -7,6 +7,7 @@ import type { LiteEvent, StateActivity } from "../events";
 import type { StateGraph } from "../graph";
 import type { ActionEntry, ExecutionEntry } from "../history";
 import type { QueueDepths } from "../queues";
+import type { ConsoleAlarm } from "../server";
 
 export interface Snapshot {
   graph: StateGraph;
@@ -15,6 +16,8 @@ export interface Snapshot {
   activity: Record<string, StateActivity>;
   queues?: QueueDepths;
   queueError?: string;
+  /** The stack's alarms as the local runtime computes them. */
+  alarms?: ConsoleAlarm[];
   rate: { writtenPerSecond: number; windowSeconds: number };
   deadLetters: DeadLetterEntry[];
   deadLetterError?: string;
@@ -40,7 +43,7 @@ type Action =
   | { type: "event"; name: string; event: LiteEvent }
   | { type: "events"; name: string; events: LiteEvent[] }
   | { type: "activity"; activity: Record<string, StateActivity> }
-  | { type: "queues"; queues?: QueueDepths; error?: string; rate: Snapshot["rate"] }
+  | { type: "queues"; queues?: QueueDepths; error?: string; rate: Snapshot["rate"]; alarms?: ConsoleAlarm[] }
   | { type: "dlq"; entries: DeadLetterEntry[]; error?: string }
   | { type: "action"; action: ActionEntry };
 
@@ -66,7 +69,7 @@ function reduce(state: ConsoleState, action: Action): ConsoleState {
     case "activity":
       return { ...state, snapshot: { ...snapshot, activity: action.activity }, version };
     case "queues":
-      return { ...state, snapshot: { ...snapshot, queues: action.queues, queueError: action.error, rate: action.rate }, version };
+      return { ...state, snapshot: { ...snapshot, queues: action.queues, queueError: action.error, rate: action.rate, alarms: action.alarms }, version };
     case "dlq":
       return { ...state, snapshot: { ...snapshot, deadLetters: action.entries, deadLetterError: action.error }, version };
     case "action":
@@ -87,7 +90,7 @@ export function useConsole(): [ConsoleState, Dispatch] {
     on("execution", (entry: ExecutionEntry) => dispatch({ type: "execution", entry }));
     on("event", ({ name, event }: { name: string; event: LiteEvent }) => dispatch({ type: "event", name, event }));
     on("activity", (activity: Record<string, StateActivity>) => dispatch({ type: "activity", activity }));
-    on("queues", (data: { queues?: QueueDepths; error?: string; rate: Snapshot["rate"] }) => dispatch({ type: "queues", ...data }));
+    on("queues", (data: { queues?: QueueDepths; error?: string; rate: Snapshot["rate"]; alarms?: ConsoleAlarm[] }) => dispatch({ type: "queues", ...data }));
     on("dlq", (data: { entries: DeadLetterEntry[]; error?: string }) => dispatch({ type: "dlq", ...data }));
     on("action", (action: ActionEntry) => dispatch({ type: "action", action }));
     source.onerror = () => dispatch({ type: "connection", connection: "reconnecting" });
