@@ -27,9 +27,9 @@ export default defineConfig({
   test: {
     include: ["packages/*/src/**/*.test.ts", "stacks/**/*.test.ts", "test/**/*.test.ts"],
     globalSetup: ["test/global-setup.ts"],
-    // Most test files wait (long polls, retry intervals, Airtable's pace), not compute: four files at once on two
-    // cores take the suite from about 460 s to under 150 s. Each file runs in its own process, on free ports.
-    maxWorkers: 4,
+    // Most test files wait (long polls, retry intervals, Airtable's pace), not compute: five files at once on two
+    // cores take the suite from about 500 s to about 120 s (six made the share test in write-round flaky). Each file runs in its own process, on free ports.
+    maxWorkers: 5,
     reporters: ["default", "./test/slowest-files.ts"],
     testTimeout: 60_000,
     hookTimeout: 120_000,

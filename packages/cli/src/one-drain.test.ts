@@ -103,7 +103,7 @@ describe("one drain at a time locally: run-once beside npm start", () => {
     // Arrange: a first run-once whose write hangs until the fault is cleared (then it times out and is retried)
     await publish(1);
     pipeline.emulator!.faults.add({ hang: true, operation: "write" });
-    const first = run("run-once", [], { ...env, AIRTABLE_REQUEST_TIMEOUT_MS: "20000" });
+    const first = run("run-once", [], { ...env, AIRTABLE_REQUEST_TIMEOUT_MS: "10000" });
     await until(() => lock().holder()?.command === "npm run run-once");
     const firstPid = lock().holder()!.pid;
 
