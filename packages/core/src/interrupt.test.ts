@@ -51,6 +51,22 @@ describe("watchInterrupts", () => {
     expect(signals.listenerCount("SIGINT")).toBe(0);
   });
 
+  it("stops without a crash when the terminal went away (setRawMode and reads fail with EIO)", async () => {
+    // Arrange: a terminal that refuses to leave raw mode, as one whose window is gone does
+    const terminal = fakeTerminal();
+    const stop = watchInterrupts(() => undefined, { stdin: terminal, signals: new EventEmitter() });
+    terminal.setRawMode = () => {
+      throw Object.assign(new Error("setRawMode EIO"), { code: "EIO" });
+    };
+
+    // Act
+    terminal.emit("error", Object.assign(new Error("read EIO"), { code: "EIO" }));
+    await flush();
+
+    // Assert
+    expect(() => stop()).not.toThrow();
+  });
+
   it("leaves stdin alone when it is not a terminal", () => {
     // Arrange
     const notATerminal = fakeTerminal();

@@ -13,7 +13,9 @@ const CTRL_C = 0x03;
 export interface InterruptSources {
   stdin: {
     on(event: "data", listener: (chunk: Buffer | string) => void): unknown;
+    on(event: "error", listener: (error: Error) => void): unknown;
     off(event: "data", listener: (chunk: Buffer | string) => void): unknown;
+    off(event: "error", listener: (error: Error) => void): unknown;
     resume(): unknown;
     pause(): unknown;
     isTTY?: boolean;
@@ -38,9 +40,13 @@ export function watchInterrupts(
   };
   const onSigint = () => onInterrupt(++count, "SIGINT");
   const onSigterm = () => onInterrupt(++count, "SIGTERM");
+  // The terminal can go away under a running process (`kill -TERM` of its process group gives the shell its prompt
+  // back at once, a closed window): reading or resetting it then fails with EIO, which is no reason to crash.
+  const onError = () => undefined;
   if (raw) {
     stdin.setRawMode!(true);
     stdin.on("data", onData);
+    stdin.on("error", onError);
     stdin.resume();
   }
   signals.on("SIGINT", onSigint);
@@ -48,8 +54,13 @@ export function watchInterrupts(
   return () => {
     if (raw) {
       stdin.off("data", onData);
-      stdin.setRawMode!(false);
+      try {
+        stdin.setRawMode!(false);
+      } catch {
+        // the terminal is gone: there is no mode to give back
+      }
       stdin.pause();
+      stdin.off("error", onError);
     }
     signals.off("SIGINT", onSigint);
     signals.off("SIGTERM", onSigterm);
