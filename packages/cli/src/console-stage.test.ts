@@ -105,7 +105,9 @@ describe("the console on a stage", () => {
     expect(snapshot.graph.nodes.map((node) => node.id)).toEqual(expect.arrayContaining(["ReceiveBatch", "Validate", "DeadLetterInvalidMessage"]));
     const drain = snapshot.executions.find((entry) => entry.name === drainName);
     expect(drain).toMatchObject({ status: "SUCCEEDED", summary: { received: 3, written: 2, deadLettered: 1 } });
-    expect(snapshot.queues).toMatchObject({ source: { visible: 0 }, deadLetter: { visible: 1 } });
+    expect(snapshot.queues?.source.visible).toBe(0);
+    // Visible, or hidden for a moment while the console lists it.
+    expect(snapshot.queues!.deadLetter.visible + snapshot.queues!.deadLetter.inFlight).toBe(1);
     expect(snapshot.deadLetters).toEqual([expect.objectContaining({ sourceMessageId: invalidMessageId, errorName: "InvalidDonationEventError" })]);
     expect(JSON.stringify(snapshot)).not.toMatch(/AKIASTAGETEST|stage-secret-never-printed/);
   });
@@ -147,15 +149,16 @@ describe("the console on a stage", () => {
     expect(text).toMatch(/event: execution\ndata: \{[^\n]*"name":"live-drain","status":"SUCCEEDED"/);
   });
 
-  it("a change on the stage must name it: refused without, done with", async () => {
+  it("a change on the stage must name it: refused without, let through with (here to the selection's own check)", async () => {
     // Act
     const unnamed = await post("/api/dlq/delete", { all: true });
-    const named = await post("/api/dlq/delete", { all: true, stage: "test" });
+    const named = await post("/api/dlq/delete", { stage: "test" });
 
     // Assert
     expect(unnamed.status).toBe(409);
     expect(((await unnamed.json()) as { error: string }).error).toBe('this console acts on stage test: confirm by naming it (stage: "test")');
-    expect(named.status).toBe(200);
-    expect(await named.json()).toMatchObject({ ok: true, command: "npm run dlq -- delete --all --yes --stage test", detail: "deleted 1" });
+    expect(named.status).toBe(400);
+    expect(((await named.json()) as { error: string }).error).toMatch(/^choose messages/);
+    expect((await get<Snapshot>("/api/snapshot")).deadLetters).toHaveLength(1);
   });
 });
