@@ -6,6 +6,8 @@ import { sampleDonations, serializeDonationEvent } from "@fundraise-sync/core";
 import { type LocalPipeline, startLocalPipeline } from "@fundraise-sync/local/pipeline";
 import { serveSfnApi } from "@fundraise-sync/local/sfn-testing";
 import { LOCAL_STATE_MACHINE_ARN } from "@fundraise-sync/local/workflow";
+import { existsSync } from "node:fs";
+import { chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type StageConsole, startStageConsole } from "./console";
 import { resolveTarget, stackName } from "./sfn-target";
@@ -16,6 +18,8 @@ import { resolveTarget, stackName } from "./sfn-target";
  * own HTTP API what a person's page would show: the stage's executions and their events, its dead letter and its
  * queues' depths, and the stage named before a change.
  */
+const CHROMIUM = "/usr/bin/chromium";
+
 describe("the console on a stage", () => {
   let pipeline: LocalPipeline;
   let api: Awaited<ReturnType<typeof serveSfnApi>>;
@@ -147,6 +151,36 @@ describe("the console on a stage", () => {
     // Assert
     expect(text).toMatch(/^retry: 1000\nevent: hello\ndata: \{/);
     expect(text).toMatch(/event: execution\ndata: \{[^\n]*"name":"live-drain","status":"SUCCEEDED"/);
+  });
+
+  it.skipIf(!existsSync(CHROMIUM))("in Chromium: the header names the stage, and Delete asks in a dialog naming it (dismissed: nothing deleted)", async () => {
+    // Arrange
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox", "--disable-gpu", "--no-first-run"] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      page.setDefaultTimeout(15_000);
+      await page.goto(console_.url);
+      await page.locator('header [data-stage="test"]').waitFor();
+      await page.locator(`[data-execution="${drainName}"]`).first().waitFor();
+      await page.getByRole("tab", { name: /Dead letters \(1\)/ }).click();
+      await page.locator("li.letter input[type=checkbox]").first().check();
+      let asked = "";
+      page.once("dialog", (dialog) => {
+        asked = dialog.message();
+        void dialog.dismiss();
+      });
+
+      // Act
+      await page.getByRole("button", { name: "Delete", exact: true }).click();
+      await page.getByRole("button", { name: "Confirm delete" }).click();
+      await page.getByRole("button", { name: "Delete", exact: true }).waitFor();
+
+      // Assert
+      expect(asked).toBe("On stage test: delete 1 dead letter(s) for good?");
+      expect((await get<Snapshot>("/api/snapshot")).deadLetters).toHaveLength(1);
+    } finally {
+      await browser.close();
+    }
   });
 
   it("a change on the stage must name it: refused without, let through with (here to the selection's own check)", async () => {

@@ -65,6 +65,8 @@ export interface StageConsoleOptions {
   port: number;
   pollMs?: number;
   executions?: number;
+  /** Locally: the flags `npm run dlq` needs to reach these queues (e.g. `--sqs-port 9400`); a stage's is `--stage NAME`. */
+  connection?: string;
 }
 
 /** A console reading a state machine through its APIs, and the feed that follows its executions. */
@@ -118,7 +120,7 @@ export async function startStageConsole(options: StageConsoleOptions): Promise<S
       definition: definition as never,
       queueDepths: () => readQueueDepths(sqs, { source: queues.sourceUrl, deadLetter: queues.deadLetterUrl }),
       deadLetters: localDeadLetterActions(queues),
-      commands: stage === undefined ? { connection: "" } : { connection: `--stage ${stage}`, stage },
+      commands: stage === undefined ? { connection: options.connection ?? "" } : { connection: `--stage ${stage}`, stage },
       pollMs,
     });
   } catch (error) {
@@ -160,16 +162,19 @@ export async function main(argv: string[]): Promise<number> {
   const target = await resolveTarget(values);
   let queueUrl: string;
   let deadLetterQueueUrl: string | undefined;
+  let connection = "";
   if (target.stage !== undefined) {
     if (!target.queueUrl || !target.deadLetterQueueUrl) throw new CommandFailure(`stack ${stackName(target.stage)} has no QueueUrl or DeadLetterQueueUrl output`);
     queueUrl = target.queueUrl;
     deadLetterQueueUrl = target.deadLetterQueueUrl;
   } else {
-    queueUrl = localQueueUrl(localSqsEndpoint(sqsPortFrom(values["sqs-port"])), CLI_DEFAULTS.sourceQueueName);
+    const sqsPort = sqsPortFrom(values["sqs-port"]);
+    queueUrl = localQueueUrl(localSqsEndpoint(sqsPort), CLI_DEFAULTS.sourceQueueName);
+    if (sqsPort !== CLI_DEFAULTS.sqsPort) connection = `--sqs-port ${sqsPort}`;
   }
   let server: StageConsole;
   try {
-    server = await startStageConsole({ target, queueUrl, ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}), port, pollMs: pollSeconds * 1000, executions });
+    server = await startStageConsole({ target, queueUrl, ...(deadLetterQueueUrl ? { deadLetterQueueUrl } : {}), port, pollMs: pollSeconds * 1000, executions, connection });
   } catch (error) {
     target.sfn.destroy();
     if ((error as NodeJS.ErrnoException).code === "EADDRINUSE") throw new CommandFailure(`port ${port} is taken: --port N picks another`);
