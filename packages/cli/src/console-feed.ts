@@ -7,7 +7,7 @@
  * Paced for AWS's throttling (Step Functions' token buckets, us-east-1: ListExecutions 100 with 2 refills a second,
  * GetExecutionHistory 250 with 5 a second; "Quotas related to API action throttling"): one ListExecutions a poll,
  * GetExecutionHistory only for executions not read yet or still running (newest events first, stopping at the last
- * one read), and never more than {@link FEED_DEFAULTS.historyCallsPerPoll} history pages a poll.
+ * one read), and never more history pages a poll than 5 for each second between polls (its refill rate).
  */
 import {
   type ExecutionListItem,
@@ -24,8 +24,8 @@ export const FEED_DEFAULTS = {
   pollMs: 5000,
   /** The executions listed (ListExecutions' first page, newest first) and followed. */
   executions: 50,
-  /** History pages read at most per poll: 25 per 5 s is GetExecutionHistory's refill rate (5/s), never more. */
-  historyCallsPerPoll: 25,
+  /** History pages read at most a second of poll interval: GetExecutionHistory's refill rate (5/s), never more (25 per 5 s poll). */
+  historyCallsPerSecond: 5,
 } as const;
 
 /** What the feed hands each execution's events to (the console's `History` has this shape). */
@@ -222,6 +222,7 @@ export interface ExecutionFeedOptions {
   sink: FeedSink;
   pollMs?: number;
   executions?: number;
+  /** Default: {@link FEED_DEFAULTS.historyCallsPerSecond} for each second of `pollMs`. */
   historyCallsPerPoll?: number;
   /** A poll failed (throttled, credentials expired, the API gone): the console says so and polls on. */
   onError?: (error: unknown) => void;
@@ -241,7 +242,9 @@ export class ExecutionFeed {
   readonly calls = { listExecutions: 0, getExecutionHistory: 0 };
 
   constructor(options: ExecutionFeedOptions) {
-    this.#options = { pollMs: FEED_DEFAULTS.pollMs, executions: FEED_DEFAULTS.executions, historyCallsPerPoll: FEED_DEFAULTS.historyCallsPerPoll, ...options };
+    const pollMs = options.pollMs ?? FEED_DEFAULTS.pollMs;
+    const historyCallsPerPoll = Math.max(1, Math.floor((FEED_DEFAULTS.historyCallsPerSecond * pollMs) / 1000));
+    this.#options = { pollMs, executions: FEED_DEFAULTS.executions, historyCallsPerPoll, ...options };
     this.#states = statesOf(options.definition);
   }
 
