@@ -12,6 +12,7 @@ export const UNIT_TESTS = [
   "packages/console/src/graph.test.ts",
   "packages/cli/src/format.test.ts",
   "packages/cli/src/drain-history.test.ts",
+  "packages/cli/src/console-feed.test.ts",
   "packages/local/src/sfn-history.test.ts",
   "test/**/*.test.ts",
 ];

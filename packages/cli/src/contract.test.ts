@@ -60,6 +60,12 @@ const ROWS: Row[] = [
   ["executions", ["--stage", "prod", "--sfn-port", "9327"], 2, /^give --stage or --sfn-port, not both$/],
   ["executions", ["--sfn-port", "-1"], 2, /^--sfn-port must be an integer from 0 to 65535, not "-1"$/],
   ["executions", ["--sfn-port", DEAD], 1, /^cannot reach the Step Functions API at http:\/\/127\.0\.0\.1:\d+: is `npm start` running \(with --sfn-port \d+\)\?$/],
+  // console
+  ["console", ["--bogus"], 2, /^unknown option --bogus \(see --help\)$/],
+  ["console", ["--poll", "1"], 2, /^--poll must be at least 2 seconds, not "1"$/],
+  ["console", ["--stage", "prod", "--sqs-port", "9324"], 2, /^--sqs-port is for the local runtime, not --stage$/],
+  ["console", ["--stage", "prod", "--sfn-port", "9327"], 2, /^give --stage or --sfn-port, not both$/],
+  ["console", ["--port", "0", "--sfn-port", DEAD], 1, /^cannot reach the Step Functions API at http:\/\/127\.0\.0\.1:\d+: is `npm start` running \(with --sfn-port \d+\)\?$/],
   // story
   ["story", [], 2, /^give --id EVENT_ID or --message-id ID \(one of them\)$/],
   ["story", ["--id", "a", "--message-id", "b"], 2, /^give --id EVENT_ID or --message-id ID/],
@@ -170,6 +176,7 @@ describe("the command-line contract", () => {
       "bench:emulator",
       "bench:reconcile",
       "bundle-sizes",
+      "console",
       "dlq",
       "emulator",
       "executions",

@@ -18,6 +18,7 @@ export const SCRIPTS = {
   dlq: "packages/cli/src/dlq.ts",
   executions: "packages/cli/src/executions.ts",
   story: "packages/cli/src/story.ts",
+  console: "packages/cli/src/console.ts",
   airtable: "packages/cli/src/airtable.ts",
   reconcile: "packages/cli/src/reconcile.ts",
   bench: "packages/cli/src/bench/soak.ts",
@@ -74,6 +75,7 @@ const IN_PROCESS = {
   dlq: () => import("./dlq"),
   executions: () => import("./executions"),
   story: () => import("./story"),
+  console: () => import("./console"),
   airtable: () => import("./airtable"),
   reconcile: () => import("./reconcile"),
 } satisfies Partial<Record<Script, () => Promise<{ main: (argv: string[]) => Promise<number | void> }>>>;

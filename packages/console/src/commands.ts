@@ -6,6 +6,11 @@
 export interface CommandContext {
   /** Extra flags every `npm run dlq` needs to reach this pipeline (e.g. a non-default `--sqs-port`). */
   connection: string;
+  /**
+   * A deployed stage's name: the page asks before every change, naming the stage, and the server refuses a change
+   * whose request does not name it (`stage` in the body).
+   */
+  stage?: string;
 }
 
 /** Quotes a value for a POSIX shell when it needs it. */

@@ -379,6 +379,8 @@ export class History extends EventEmitter {
   }
 
   #trimCache(): void {
+    // In memory only (a deployed stage's console): nothing to read back from, so every kept execution keeps its events.
+    if (!this.#dir) return;
     while (this.#cache.size > 8) this.#cache.delete(this.#cache.keys().next().value!);
   }
 

@@ -267,6 +267,10 @@ export async function startConsole(options: ConsoleOptions): Promise<ConsoleServ
     if (method !== "POST") throw new HttpError(pathname.startsWith("/api/") ? 405 : 404, `${method} ${pathname}: not here`);
     if (!String(req.headers["content-type"] ?? "").startsWith("application/json")) throw new HttpError(415, "send JSON (content-type: application/json)");
     const body = await readJson(req);
+    // On a deployed stage, a change names the stage it is meant for (the page asks first, naming it).
+    if (context.stage !== undefined && pathname !== "/api/dlq/refresh" && pathname !== "/api/dlq/validate" && body.stage !== context.stage) {
+      throw new HttpError(409, `this console acts on stage ${context.stage}: confirm by naming it (stage: "${context.stage}")`);
+    }
     switch (pathname) {
       case "/api/dlq/refresh":
         await relist();

@@ -126,7 +126,14 @@ function Header({ state }: { state: ConsoleState }) {
   return (
     <header>
       <h1>
-        fundraise-sync <span className="muted">local console</span>
+        fundraise-sync{" "}
+        {snapshot?.commands.stage !== undefined ? (
+          <span className="stage" data-stage={snapshot.commands.stage} title="A deployed stage, read through the Step Functions and SQS APIs">
+            stage {snapshot.commands.stage}
+          </span>
+        ) : (
+          <span className="muted">local console</span>
+        )}
       </h1>
       <div className="queues" aria-label="Queues">
         {queues ? (

@@ -269,6 +269,17 @@ function Timeline({ events, start }: { events: LiteEvent[]; start: number }) {
   );
 }
 
+/**
+ * On a deployed stage, a change asks first in a dialog naming the stage (what `npm run dlq -- … --stage` asks on the
+ * terminal); locally it goes ahead. True: go ahead.
+ */
+function askOnStage(commands: CommandContext, what: string): boolean {
+  return commands.stage === undefined || window.confirm(`On stage ${commands.stage}: ${what}?`);
+}
+
+/** What a change's request says to name the stage it is meant for (the server refuses it otherwise). */
+const onStage = (commands: CommandContext) => (commands.stage === undefined ? {} : { stage: commands.stage });
+
 // --- Dead letters -----------------------------------------------------------------------------------------------
 
 export function DeadLetterView({
@@ -310,11 +321,12 @@ export function DeadLetterView({
   const redriveSelection = selection && "errorName" in selection ? { ids: selectedIds } : selection;
   const invalidChosen = visible.filter((entry) => chosen.has(entry.messageId) && entry.verdict?.valid === false).length;
 
-  const run = async (path: string, body: unknown) => {
+  const run = async (path: string, body: unknown, what: string) => {
+    if (!askOnStage(commands, what)) return setConfirmDelete(false);
     setBusy(true);
     setResult(undefined);
     try {
-      const { data } = await api<ActionEntry>(path, body);
+      const { data } = await api<ActionEntry>(path, { ...(body as object), ...onStage(commands) });
       setResult(data);
     } catch (failure) {
       setResult({ error: (failure as Error).message });
@@ -352,7 +364,7 @@ export function DeadLetterView({
           />{" "}
           select all shown
         </label>
-        <button disabled={busy || !redriveSelection} onClick={() => void run("/api/dlq/redrive", { ...("all" in (redriveSelection ?? {}) ? { all: true } : { ids: selectedIds }), force })}>
+        <button disabled={busy || !redriveSelection} onClick={() => void run("/api/dlq/redrive", { ...("all" in (redriveSelection ?? {}) ? { all: true } : { ids: selectedIds }), force }, `move ${selectedIds.length} dead letter(s) back to the donations queue`)}>
           Redrive
         </button>
         <label title="Bodies that can never pass Validate are left in the DLQ unless forced (they would be dead-lettered again)">
@@ -361,7 +373,7 @@ export function DeadLetterView({
         {confirmDelete ? (
           <span className="confirm">
             Delete {selectedIds.length} for good?{" "}
-            <button className="danger" disabled={busy} onClick={() => void run("/api/dlq/delete", selection && "ids" in selection ? { ids: selectedIds } : selection)}>
+            <button className="danger" disabled={busy} onClick={() => void run("/api/dlq/delete", selection && "ids" in selection ? { ids: selectedIds } : selection, `delete ${selectedIds.length} dead letter(s) for good`)}>
               Confirm delete
             </button>
             <button onClick={() => setConfirmDelete(false)}>Cancel</button>
@@ -460,9 +472,10 @@ function DeadLetterCard({
     }
   };
   const send = async () => {
+    if (!askOnStage(commands, `send the edited body to the donations queue and delete dead letter ${entry.messageId}`)) return;
     setBusy(true);
     try {
-      const { status, data } = await api<ActionEntry & { verdict?: Verdict }>("/api/dlq/resend", { id: entry.messageId, body: draft });
+      const { status, data } = await api<ActionEntry & { verdict?: Verdict }>("/api/dlq/resend", { id: entry.messageId, body: draft, ...onStage(commands) });
       if (status === 422) setVerdict({ body: draft, verdict: data.verdict! });
       else {
         onResult(data);
