@@ -69,13 +69,13 @@ describe("a stage and a window", () => {
   it("reads the state machine, its region and the queues from the stack's outputs", () => {
     // Act
     const target = targetFromOutputs("prod", [
-      { OutputKey: "StateMachineArn", OutputValue: "arn:aws:states:eu-west-1:111122223333:stateMachine:prod-fundraise-sync-DrainDonations" },
-      { OutputKey: "QueueUrl", OutputValue: "https://sqs.eu-west-1.amazonaws.com/111122223333/prod-FundraiseDonations" },
+      { OutputKey: "StateMachineArn", OutputValue: "arn:aws:states:eu-west-1:123456789012:stateMachine:prod-fundraise-sync-DrainDonations" },
+      { OutputKey: "QueueUrl", OutputValue: "https://sqs.eu-west-1.amazonaws.com/123456789012/prod-FundraiseDonations" },
     ]);
 
     // Assert
     expect(stackName("prod")).toBe("prod-fundraise-sync-Workflow");
-    expect(target).toMatchObject({ region: "eu-west-1", queueUrl: "https://sqs.eu-west-1.amazonaws.com/111122223333/prod-FundraiseDonations" });
+    expect(target).toMatchObject({ region: "eu-west-1", queueUrl: "https://sqs.eu-west-1.amazonaws.com/123456789012/prod-FundraiseDonations" });
     expect(() => targetFromOutputs("prod", [])).toThrow(/has no StateMachineArn output: deploy this version first/);
     expect(() => parseStage("prod;rm")).toThrow(/--stage must be a stage name/);
   });
